@@ -1,0 +1,101 @@
+"""Model quality against the reference (TF-IDF + LinearSVC) on rows training never sees.
+
+Both models train on the same split of each shared dataset (near-duplicate titles kept on one side,
+rare categories merged as in production) and are scored on the same held-out rows. The table also
+shows the reference's scores as stated in ../shared/data/README.md, measured on rows set aside
+before the files were shared. Usage: ``make quality`` or ``python -m benchmarks.quality --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import make_pipeline, make_union
+from sklearn.svm import LinearSVC
+
+from benchmarks.datasets import available
+from model import data
+from model.evaluate import evaluate
+from model.predict import as_features, listing_text
+from model.train import fit
+from pigeonhole.settings import Settings
+
+
+def reference_scores(train: pd.DataFrame, held_out: pd.DataFrame) -> tuple[float, float]:
+    """The README's reference: word 1-2 grams + char 2-5 grams TF-IDF into a linear SVM."""
+    model = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        LinearSVC(),
+    )
+    model.fit(listing_text(as_features(train)), train["label"].to_numpy())
+    predicted = model.predict(listing_text(as_features(held_out)))
+    truth = held_out["label"].to_numpy()
+    return float(accuracy_score(truth, predicted)), float(f1_score(truth, predicted, average="macro"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    args = parser.parse_args()
+    settings = Settings()
+    console = Console()
+    table = Table(title="Held-out quality: pigeonhole vs TF-IDF + LinearSVC reference (accuracy / macro-F1)")
+    for column in (
+        "dataset",
+        "classes",
+        "train / eval rows",
+        "README reference",
+        "reference, same split",
+        "pigeonhole",
+        "ECE",
+        "fit s",
+        "beats both?",
+    ):
+        table.add_column(column)
+    for dataset in available(args.data_dir):
+        console.log(f"{dataset.name}: loading and splitting")
+        labelled, report = data.assign_labels(
+            data.load_listings(dataset.path(args.data_dir)),
+            dataset.depth,
+            settings.min_class_count,
+            settings.rare_classes,
+            settings.rare_bucket,
+        )
+        train, held_out = data.split(labelled, settings.test_size, settings.seed)
+        console.log(f"{dataset.name}: reference")
+        ref_acc, ref_f1 = reference_scores(train, held_out)
+        console.log(f"{dataset.name}: pigeonhole")
+        started = time.perf_counter()
+        ours = evaluate(fit(train, seed=settings.seed), held_out).metrics
+        seconds = time.perf_counter() - started
+        wins = ours["accuracy"] > max(ref_acc, dataset.reference_accuracy) and ours["macro_f1"] > max(
+            ref_f1, dataset.reference_macro_f1
+        )
+        table.add_row(
+            f"{dataset.name} (depth {dataset.depth})",
+            str(report.classes),
+            f"{len(train):,} / {len(held_out):,}",
+            f"{dataset.reference_accuracy:.3f} / {dataset.reference_macro_f1:.3f}",
+            f"{ref_acc:.4f} / {ref_f1:.4f}",
+            f"{ours['accuracy']:.4f} / {ours['macro_f1']:.4f}",
+            f"{ours['ece']:.3f}",
+            f"{seconds:.0f}",
+            "yes" if wins else "no",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

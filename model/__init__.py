@@ -1,0 +1,1 @@
+"""Model lifecycle: data contract, training, evaluation, registry, promotion gate, rollback."""

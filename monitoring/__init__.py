@@ -1,0 +1,1 @@
+"""Monitoring: drift jobs over logged traffic (see the monitoring issue)."""

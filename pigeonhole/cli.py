@@ -1,0 +1,319 @@
+"""``pigeonhole``: the one entry point that the README, the workflows, the Kubernetes jobs and the tests call.
+
+Exit codes: 0 success, 1 unexpected failure, 2 bad input or configuration (a broken dataset, a
+missing model alias), so schedulers and CI can tell "fix your data" from "something broke".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from pigeonhole.settings import RareClassPolicy, Settings, get_settings
+
+app = typer.Typer(
+    help="Suggest the right category for marketplace listings: data, training, registry, serving.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Generate and validate listing datasets.", no_args_is_help=True)
+models_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+
+console = Console(stderr=True)
+out = Console()
+log = logging.getLogger("pigeonhole")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="State folder (default .pigeonhole, env PIGEONHOLE_HOME).")
+]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI); default SQLite under --home."
+    ),
+]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="Registered model name.")]
+DepthOption = Annotated[
+    int | None, typer.Option("--depth", min=1, help="Category levels in the label (2: 'A > B').")
+]
+MinCountOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-class-count", min=2, help="Categories with fewer rows are merged, dropped or refused."
+    ),
+]
+RareOption = Annotated[
+    RareClassPolicy | None, typer.Option("--rare-classes", help="What to do with rare categories.")
+]
+
+
+def _friendly_errors(command: F) -> F:
+    """Turn known failures into one clear line and exit code 2; anything else exits 1 with its message."""
+    from model.data import DataValidationError
+    from model.registry import RegistryError
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (DataValidationError, RegistryError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            log.exception("failed")
+            console.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Set up logging; each command builds its settings from env vars and its own flags."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
+    for noisy in ("alembic", "mlflow", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return get_settings(**overrides)
+
+
+@data_app.command("generate")
+@_friendly_errors
+def data_generate(
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write (.csv, .csv.gz or .parquet).")],
+    rows: Annotated[int, typer.Option(min=1, help="How many listings.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Same seed, same listings.")] = 0,
+    drift: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="0 = the reference market; 1 = strongly drifted "
+            "(category mix, new models, inflation, new phrasing).",
+        ),
+    ] = 0.0,
+    noise: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of titles with typos, caps, emoji.")
+    ] = 0.15,
+) -> None:
+    """Generate synthetic classifieds listings in the data contract."""
+    from model.synthetic import generate
+
+    frame = generate(rows, seed=seed, drift=drift, noise=noise)
+    write_table(frame, out_path)
+    out.print(f"wrote {len(frame):,} listings in {frame['category_path'].nunique()} categories to {out_path}")
+
+
+def write_table(frame: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+@data_app.command("validate")
+@_friendly_errors
+def data_validate(
+    path: Annotated[Path, typer.Argument(help="Listings file (.csv, .csv.gz, .parquet).")],
+    depth: DepthOption = None,
+    min_class_count: MinCountOption = None,
+    rare_classes: RareOption = None,
+) -> None:
+    """Check a dataset against the contract without training; exit 2 with the rows at fault."""
+    from model.data import assign_labels, load_listings
+
+    settings = _settings(depth=depth, min_class_count=min_class_count, rare_classes=rare_classes)
+    frame = load_listings(path)
+    _, report = assign_labels(
+        frame, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
+    )
+    out.print(f"{path}: {len(frame):,} valid listings; {report.summary()}")
+
+
+@app.command()
+@_friendly_errors
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Listings file to train on.")],
+    depth: DepthOption = None,
+    min_class_count: MinCountOption = None,
+    rare_classes: RareOption = None,
+    seed: Annotated[int | None, typer.Option(help="Split and model seed.")] = None,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+    model_name: ModelNameOption = None,
+) -> None:
+    """Validate data, train, evaluate, log to MLflow and register the new version as `challenger`."""
+    from model.data import load_listings
+    from model.train import train_and_register
+
+    settings = _settings(
+        depth=depth,
+        min_class_count=min_class_count,
+        rare_classes=rare_classes,
+        seed=seed,
+        home=home,
+        tracking_uri=tracking_uri,
+        model_name=model_name,
+    )
+    listings = load_listings(data)
+    result = train_and_register(settings, listings, source=str(data))
+    metrics = result.evaluation.metrics
+    out.print(
+        f"registered {settings.model_name} v{result.version} as challenger (run {result.run_id}): "
+        f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"top-{settings.top_k} {metrics[f'top{settings.top_k}_accuracy']:.4f}, ECE {metrics['ece']:.4f}"
+    )
+
+
+@app.command()
+@_friendly_errors
+def promote(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Evaluate on this file instead of the challenger's held-out split."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the gate fails (recorded on the version).")
+    ] = False,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+    model_name: ModelNameOption = None,
+) -> None:
+    """Run the promotion gate: the challenger becomes champion only if it is measurably better.
+
+    Exits 0 when promoted, 3 when the challenger was rejected, so a workflow can branch on it.
+    """
+    from model.data import assign_labels, load_listings
+    from model.promote import run_gate
+    from model.registry import connect
+
+    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    rows = None
+    if data is not None:
+        rows, _ = assign_labels(
+            load_listings(data),
+            settings.depth,
+            settings.min_class_count,
+            settings.rare_classes,
+            settings.rare_bucket,
+        )
+    decision = run_gate(connect(settings), settings, rows=rows, force=force)
+    verdict = "[green]PROMOTED[/]" if decision.promoted else "[yellow]REJECTED[/]"
+    out.print(
+        f"{verdict} challenger v{decision.challenger} "
+        f"(champion was {'v' + decision.champion if decision.champion else 'none'})"
+    )
+    for reason in decision.reasons:
+        out.print(f"  {reason}", highlight=False)
+    if not decision.promoted:
+        raise typer.Exit(3)
+
+
+@app.command()
+@_friendly_errors
+def rollback(
+    home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
+) -> None:
+    """Give the champion alias back to the version the current champion replaced."""
+    from model.registry import connect
+    from model.registry import rollback as registry_rollback
+
+    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    old, new = registry_rollback(connect(settings), settings)
+    out.print(f"champion rolled back from v{old} to v{new}")
+
+
+@models_app.command("list")
+@_friendly_errors
+def models_list(
+    home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
+) -> None:
+    """Show registered versions, their aliases, metrics and gate decisions."""
+    from model.registry import connect, list_versions
+
+    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    out.print(versions_table(settings, list_versions(connect(settings), settings)))
+
+
+def versions_table(settings: Settings, rows: list[Any]) -> Table:
+    table = Table(title=f"{settings.model_name} @ {settings.resolved_tracking_uri}")
+    for column in ("version", "aliases", "accuracy", "macro-F1", "gate"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.version,
+            ", ".join(row.aliases) or "-",
+            f"{row.accuracy:.4f}" if row.accuracy is not None else "-",
+            f"{row.macro_f1:.4f}" if row.macro_f1 is not None else "-",
+            row.decision,
+        )
+    return table
+
+
+@app.command()
+@_friendly_errors
+def demo(
+    rows: Annotated[int, typer.Option(min=500, help="Synthetic listings to train on.")] = 8000,
+    fresh: Annotated[bool, typer.Option(help="Delete the state folder first (a clean run).")] = True,
+    home: HomeOption = None,
+) -> None:
+    """Run the local loop on the embedded defaults: generate data, train, register, promote.
+
+    Everything lands under the state folder (--home): MLflow's SQLite database and artifacts,
+    and the generated data. `--no-fresh` keeps earlier runs, so a second run trains v2 next to v1.
+    """
+    from model.data import load_listings
+    from model.promote import run_gate
+    from model.registry import connect, list_versions
+    from model.synthetic import generate
+    from model.train import train_and_register
+
+    settings = _settings(home=home)
+    if fresh and settings.home.exists():
+        shutil.rmtree(settings.home)
+    data_path = settings.data_dir / "listings.csv.gz"
+    write_table(generate(rows, seed=settings.seed), data_path)
+    log.info("generated %d synthetic listings at %s", rows, data_path)
+    result = train_and_register(settings, load_listings(data_path), source=str(data_path))
+    client = connect(settings)
+    decision = run_gate(client, settings)
+    log.info("gate: %s v%s: %s", decision.label, decision.challenger, "; ".join(decision.reasons))
+    out.print(versions_table(settings, list_versions(client, settings)))
+    out.print(
+        f"trained v{result.version}; browse runs with: mlflow ui --backend-store-uri "
+        f"{settings.resolved_tracking_uri}"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Serving: the BentoML service for the champion model (see the serving issue)."""

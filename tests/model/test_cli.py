@@ -1,0 +1,80 @@
+"""The CLI as users meet it: help everywhere, clear refusals with exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from pigeonhole.cli import app
+
+runner = CliRunner()
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            found += _commands(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(get_command(app)), ids=lambda p: " ".join(p) or "pigeonhole")
+def test_every_command_explains_itself(path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+    assert len(result.output.split("Options")[0].strip().splitlines()) >= 3, "a one-line help is not enough"
+
+
+BROKEN = {
+    "missing column": lambda f: f.drop(columns=["title"]),
+    "empty titles": lambda f: f.assign(title=""),
+    "one class": lambda f: f.assign(category_path="Electronics > Mobile phones"),
+    "text in price": lambda f: f.astype({"price": object}).assign(price="cheap"),
+}
+
+
+@pytest.mark.parametrize("breakage", BROKEN)
+def test_broken_dataset_exits_2_and_writes_nothing(
+    tmp_path: Path, listings: pd.DataFrame, breakage: str
+) -> None:
+    path = tmp_path / "broken.csv"
+    BROKEN[breakage](listings.head(200)).to_csv(path, index=False)
+    home = tmp_path / "state"
+    result = runner.invoke(app, ["train", "--data", str(path), "--home", str(home)])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output
+    assert not home.exists(), "a refused dataset must not touch the registry"
+
+
+def test_unreadable_file_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "listings.csv.gz"
+    path.write_bytes(b"definitely not gzip")
+    result = runner.invoke(app, ["data", "validate", str(path)])
+    assert result.exit_code == 2 and "cannot be read" in result.output
+
+
+def test_generate_validate_train_promote_rollback_round_trip(tmp_path: Path) -> None:
+    data_path, home = tmp_path / "listings.parquet", ["--home", str(tmp_path / "state")]
+    assert runner.invoke(app, ["data", "generate", "--rows", "1500", "--out", str(data_path)]).exit_code == 0
+    validated = runner.invoke(app, ["data", "validate", str(data_path)])
+    assert validated.exit_code == 0 and "1,500 valid listings" in validated.output
+    trained = runner.invoke(app, ["train", "--data", str(data_path), "--min-class-count", "5", *home])
+    assert trained.exit_code == 0 and "v1 as challenger" in trained.output, trained.output
+    promoted = runner.invoke(app, ["promote", *home])
+    assert promoted.exit_code == 0 and "PROMOTED" in promoted.output
+    again = runner.invoke(app, ["promote", *home])
+    assert again.exit_code == 3 and "already the champion" in again.output
+    nothing = runner.invoke(app, ["rollback", *home])
+    assert nothing.exit_code == 2 and "nothing to roll back" in nothing.output
+    listed = runner.invoke(app, ["models", "list", *home])
+    assert listed.exit_code == 0 and "champion" in listed.output
+
+
+def test_promote_without_any_model_says_what_to_do(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["promote", "--home", str(tmp_path / "state")])
+    assert result.exit_code == 2 and "run `pigeonhole train` first" in result.output

@@ -1,0 +1,141 @@
+"""The data contract: broken datasets are refused with the rows and columns at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import data
+from model.synthetic import CATALOGUE, generate
+from pigeonhole.settings import RareClassPolicy
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _refusal(path: Path) -> str:
+    with pytest.raises(data.DataValidationError) as caught:
+        data.load_listings(path)
+    return str(caught.value)
+
+
+def test_valid_file_loads_with_types_fixed(listings_csv: Path) -> None:
+    frame = data.load_listings(listings_csv)
+    assert frame["price"].dtype == float
+    assert frame["description"].map(lambda d: isinstance(d, str)).all()
+
+
+def test_missing_column_is_named(tmp_path: Path, listings: pd.DataFrame) -> None:
+    message = _refusal(_write(listings.drop(columns=["category_path"]).head(50), tmp_path / "x.csv"))
+    assert "missing required column 'category_path'" in message
+
+
+def test_empty_titles_are_reported_with_their_rows(tmp_path: Path, listings: pd.DataFrame) -> None:
+    broken = listings.head(50).copy()
+    broken.loc[[3, 17], "title"] = ["", "   "]
+    message = _refusal(_write(broken, tmp_path / "x.csv"))
+    assert "column 'title'" in message and "[4, 18]" in message
+
+
+def test_text_in_price_is_reported_with_the_value(tmp_path: Path, listings: pd.DataFrame) -> None:
+    broken = listings.head(50).astype({"price": object})
+    broken.loc[5, "price"] = "ten pounds"
+    message = _refusal(_write(broken, tmp_path / "x.csv"))
+    assert "column 'price'" in message and "ten pounds" in message and "[6]" in message
+
+
+def test_negative_and_infinite_prices_are_refused(tmp_path: Path, listings: pd.DataFrame) -> None:
+    broken = listings.head(50).copy()
+    broken.loc[[1, 2], "price"] = [-5.0, np.inf]
+    message = _refusal(_write(broken, tmp_path / "x.csv"))
+    assert "price must be a number >= 0" in message and "price must be finite" in message
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path, listings: pd.DataFrame) -> None:
+    broken = listings.head(50).copy()
+    broken.loc[9, "listing_id"] = broken.loc[8, "listing_id"]
+    assert "column 'listing_id'" in _refusal(_write(broken, tmp_path / "x.csv"))
+
+
+def test_non_string_titles_in_parquet_are_refused(tmp_path: Path, listings: pd.DataFrame) -> None:
+    path = tmp_path / "x.parquet"
+    listings.head(20).assign(title=range(20)).to_parquet(path)
+    assert "title must be text" in _refusal(path)
+
+
+def test_unreadable_and_unknown_files_are_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "x.parquet"
+    garbage.write_bytes(b"\x00\x01 not parquet")
+    assert "cannot be read" in _refusal(garbage)
+    assert "no such file" in _refusal(tmp_path / "missing.csv")
+    assert "unsupported file type" in _refusal(_write(pd.DataFrame({"a": [1]}), tmp_path / "x.json"))
+
+
+def test_label_depth_cuts_the_path() -> None:
+    paths = pd.Series(["A > B > C", "A > B", "X"])
+    assert data.label_from_path(paths, 2).tolist() == ["A > B", "A > B", "X"]
+    assert data.label_from_path(paths, 1).tolist() == ["A", "A", "X"]
+
+
+def _frame(counts: dict[str, int]) -> pd.DataFrame:
+    labels = [name for name, n in counts.items() for _ in range(n)]
+    return pd.DataFrame(
+        {
+            "listing_id": [str(i) for i in range(len(labels))],
+            "title": labels,
+            "description": "",
+            "price": 1.0,
+            "category_path": labels,
+        }
+    )
+
+
+def test_rare_classes_are_merged_into_the_bucket_or_dropped_or_refused() -> None:
+    frame = _frame({"A": 20, "B": 20, "C": 3, "D": 4})
+    merged, report = data.assign_labels(frame, 1, 5, RareClassPolicy.merge, "Other")
+    assert set(merged["label"]) == {"A", "B", "Other"} and report.merged == {"D": 4, "C": 3}
+    dropped, report = data.assign_labels(frame, 1, 5, RareClassPolicy.drop, "Other")
+    assert set(dropped["label"]) == {"A", "B"} and sum(report.dropped.values()) == 7
+    with pytest.raises(data.DataValidationError, match="2 categories have fewer than 5 rows"):
+        data.assign_labels(frame, 1, 5, RareClassPolicy.error, "Other")
+
+
+def test_a_single_class_cannot_be_trained() -> None:
+    with pytest.raises(data.DataValidationError, match="at least 2 categories"):
+        data.assign_labels(_frame({"A": 50, "B": 2}), 1, 5, RareClassPolicy.drop, "Other")
+
+
+def test_near_duplicate_titles_never_straddle_the_split(listings: pd.DataFrame) -> None:
+    labelled, _ = data.assign_labels(listings, 2, 5, RareClassPolicy.merge, "Other")
+    train, held_out = data.split(labelled, 0.2, seed=1)
+    train_titles = set(train["title"].map(data.normalise_title))
+    assert not train_titles & set(held_out["title"].map(data.normalise_title))
+    assert 0.1 < len(held_out) / len(labelled) < 0.3
+    assert data.normalise_title("iPhone 13, LIKE NEW!") == data.normalise_title("iphone 13 like new")
+
+
+def test_generator_is_seeded_and_realistic() -> None:
+    first, again = generate(500, seed=3), generate(500, seed=3)
+    pd.testing.assert_frame_equal(first, again)
+    assert first["category_path"].nunique() >= 20
+    assert len(CATALOGUE) >= 20 and {c.path.split(" > ")[0] for c in CATALOGUE} >= {"Electronics", "Vehicles"}
+    data.validate(first)  # the generator honours the contract
+
+
+def test_drift_knob_moves_mix_items_prices_and_phrasing() -> None:
+    calm, drifted = generate(4000, seed=1), generate(4000, seed=1, drift=1.0)
+    phones = "Electronics > Mobile phones"
+    assert (drifted["category_path"] == phones).mean() > 1.3 * (calm["category_path"] == phones).mean()
+    assert drifted["price"].median() > 1.3 * calm["price"].median()
+    new_models = {item for c in CATALOGUE for item in c.new_items}
+
+    def share_new(frame: pd.DataFrame) -> float:
+        return frame["title"].map(lambda t: any(m.lower() in t.lower() for m in new_models)).mean()
+
+    assert share_new(calm) == 0 and share_new(drifted) > 0.3
+    assert drifted["title"].str.contains("WTS|quick sale|offers\\?|no lowballers|bargain").mean() > 0.2

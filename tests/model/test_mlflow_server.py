@@ -1,0 +1,85 @@
+"""The same lifecycle against a real `mlflow server` on a real PostgreSQL backend."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pigeonhole.cli import app
+
+pytestmark = pytest.mark.postgres
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
+    port, log_path = _free_port(), tmp_path / "mlflow.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                postgres_database,
+                "--artifacts-destination",
+                str(tmp_path / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail(f"mlflow server exited: {log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not come up in 90 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_train_promote_and_load_champion_through_server(
+    mlflow_server: str, listings_csv: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    common = ["--tracking-uri", mlflow_server, "--home", str(tmp_path / "state")]
+    trained = runner.invoke(app, ["train", "--data", str(listings_csv), "--min-class-count", "5", *common])
+    assert trained.exit_code == 0, trained.output
+    promoted = runner.invoke(app, ["promote", *common])
+    assert promoted.exit_code == 0 and "PROMOTED" in promoted.output
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/listing-category@champion")
+    answer = model.predict(pd.DataFrame({"title": ["Bugaboo Fox pushchair with carrycot"]}))
+    assert answer.loc[0, "category"] == "Kids > Prams & pushchairs"
+    assert not (tmp_path / "state" / "mlflow.db").exists(), "a server URI must not fall back to SQLite"

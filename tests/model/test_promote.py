@@ -1,0 +1,73 @@
+"""The promotion gate, rollback and the registry's history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import data
+from model.promote import run_gate
+from model.registry import CHAMPION, RegistryError, connect, list_versions, rollback
+from model.train import train_and_register
+from pigeonhole.settings import Settings
+
+
+def _train(settings: Settings, frame: pd.DataFrame) -> str:
+    return train_and_register(settings, data.validate(frame), source="test").version
+
+
+def test_first_model_is_promoted_only_above_the_floors(settings: Settings, listings: pd.DataFrame) -> None:
+    client = connect(settings)
+    strict = settings.model_copy(update={"gate_floor_accuracy": 0.999})
+    _train(strict, listings)
+    refused = run_gate(client, strict)
+    assert not refused.promoted and any("FAIL accuracy" in r for r in refused.reasons)
+    accepted = run_gate(client, settings)
+    assert accepted.promoted and accepted.champion is None
+    assert (
+        str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == accepted.challenger
+    )
+    tags = client.get_model_version(settings.model_name, accepted.challenger).tags
+    assert tags["gate.decision"] == "promoted" and "floor" in tags["gate.reasons"]
+
+
+def test_sabotaged_challenger_is_never_promoted(settings: Settings, listings: pd.DataFrame) -> None:
+    client = connect(settings)
+    _train(settings, listings)
+    assert run_gate(client, settings).promoted
+    shuffled = listings.assign(category_path=np.random.default_rng(0).permutation(listings["category_path"]))
+    bad = _train(settings, shuffled)
+    decision = run_gate(client, settings, rows=None)
+    assert not decision.promoted and decision.challenger == bad
+    assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) != bad
+    assert client.get_model_version(settings.model_name, bad).tags["gate.decision"] == "rejected"
+
+
+def test_better_challenger_is_promoted_and_rollback_restores(
+    settings: Settings, listings: pd.DataFrame
+) -> None:
+    client = connect(settings)
+    weak = _train(settings, listings.head(300))
+    assert run_gate(
+        client, settings.model_copy(update={"gate_floor_f1": 0.0, "gate_floor_accuracy": 0.0})
+    ).promoted
+    strong = _train(settings, listings)
+    decision = run_gate(client, settings)
+    assert decision.promoted, decision.reasons
+    assert decision.challenger_metrics["macro_f1"] > decision.champion_metrics["macro_f1"]
+    assert rollback(client, settings) == (strong, weak)
+    assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == weak
+    rows = {row.version: row for row in list_versions(client, settings)}
+    assert rows[weak].aliases == ["champion"] and rows[strong].aliases == ["challenger"]
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        rollback(client, settings)
+
+
+def test_same_model_again_is_not_promoted(settings: Settings, listings: pd.DataFrame) -> None:
+    client = connect(settings)
+    _train(settings, listings)
+    run_gate(client, settings)
+    _train(settings, listings)
+    decision = run_gate(client, settings)
+    assert not decision.promoted and any("needs +" in r for r in decision.reasons)

@@ -1,0 +1,89 @@
+"""Training logs a complete, standard MLflow model and registers it as the challenger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from model import data
+from model.registry import CHALLENGER, connect, model_uri
+from model.train import TrainingResult, train_and_register
+from pigeonhole.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame
+) -> tuple[Settings, TrainingResult]:
+    settings = Settings(home=tmp_path_factory.mktemp("train") / "state", min_class_count=5)
+    return settings, train_and_register(settings, data.validate(listings), source="synthetic")
+
+
+def test_registers_a_challenger_with_quality_metrics(trained: tuple[Settings, TrainingResult]) -> None:
+    settings, result = trained
+    client = connect(settings)
+    assert str(client.get_model_version_by_alias(settings.model_name, CHALLENGER).version) == result.version
+    metrics = client.get_run(result.run_id).data.metrics
+    assert metrics["accuracy"] > 0.85 and metrics["macro_f1"] > 0.8
+    assert metrics["top3_accuracy"] >= metrics["accuracy"]
+    assert metrics["ece"] < 0.1, "scores must be calibrated for top-k and abstaining"
+    assert metrics["train_seconds"] > 0
+
+
+def test_run_records_lineage_and_artifacts(trained: tuple[Settings, TrainingResult]) -> None:
+    settings, result = trained
+    client = connect(settings)
+    run = client.get_run(result.run_id)
+    assert run.data.params["dataset_rows"] == "3000" and len(run.data.params["dataset_digest"]) == 16
+    assert run.data.tags["git_commit"]
+    assert run.inputs.dataset_inputs, "the dataset is logged as an MLflow input"
+    names = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
+    assert {
+        "evaluation/confusion_matrix.png",
+        "evaluation/per_class_report.json",
+        "evaluation/evaluation.parquet",
+    } <= names
+
+
+def test_reference_sample_holds_only_held_out_rows_with_predictions(
+    trained: tuple[Settings, TrainingResult], listings: pd.DataFrame
+) -> None:
+    _, result = trained
+    local = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference")
+    reference = pd.read_parquet(Path(local) / "reference.parquet")
+    held_out = pd.read_parquet(
+        Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="evaluation"))
+        / "evaluation.parquet"
+    )
+    assert set(reference["listing_id"]) <= set(held_out["listing_id"])
+    assert {"predicted_category", "top_score", "title", "price"} <= set(reference.columns)
+    assert reference["top_score"].between(0, 1).all()
+
+
+def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingResult]) -> None:
+    settings, _ = trained
+    connect(settings)
+    model = mlflow.pyfunc.load_model(model_uri(settings, CHALLENGER))
+    frame = pd.DataFrame(
+        {
+            "title": ["iPhone 13 128GB, like new", "2 bed flat near station"],
+            "description": ["", "Bills included"],
+            "price": [350.0, None],
+        }
+    )
+    answer = model.predict(frame, params={"k": 5})
+    assert answer["category"].tolist() == ["Electronics > Mobile phones", "Property > Flats for rent"]
+    assert all(len(row) == 5 for row in answer["top_categories"])
+    assert all(list(row) == sorted(row, reverse=True) for row in answer["top_scores"])
+    assert (answer["score"] == answer["top_scores"].map(lambda r: r[0])).all()
+
+
+def test_depth_one_trains_on_top_level_categories(tmp_path: Path, listings: pd.DataFrame) -> None:
+    settings = Settings(home=tmp_path / "state", depth=1, min_class_count=5)
+    result = train_and_register(settings, data.validate(listings.head(1500)), source="synthetic")
+    assert set(result.evaluation.per_class) >= {"Electronics", "Vehicles", "Property"}
+    assert MlflowClient().get_run(result.run_id).data.params["depth"] == "1"
