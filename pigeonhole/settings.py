@@ -23,6 +23,18 @@ class RareClassPolicy(StrEnum):
     error = "error"  # refuse the dataset
 
 
+class ModelSource(StrEnum):
+    """Where the service finds its model."""
+
+    registry = "registry"  # the MLflow registry's champion alias (follows promotions)
+    bento = "bento"  # the model packed into the Bento by `pigeonhole build` (fixed at build time)
+
+
+class LogSinkKind(StrEnum):
+    files = "files"  # Parquet / JSONL partitioned by date under <home>/logs
+    postgres = "postgres"  # tables in PostgreSQL (log_database_url)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIGEONHOLE_", extra="ignore", populate_by_name=True)
 
@@ -70,6 +82,41 @@ class Settings(BaseSettings):
         default=0.6, ge=0.0, le=1.0, description="First model: minimum accuracy."
     )
 
+    # Serving
+    abstain_below: float = Field(
+        default=0.35, ge=0.0, le=1.0, description="Abstain when the best calibrated score is below this."
+    )
+    max_batch_items: int = Field(
+        default=64, ge=1, le=10_000, description="Items allowed in one /suggest_batch."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413.")
+    model_source: ModelSource = ModelSource.registry
+    reload_seconds: float = Field(
+        default=30.0, ge=0.0, description="How often the service checks the champion alias; 0 = never."
+    )
+    challenger_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="A/B: share of listings (by listing_id hash) served by challenger.",
+    )
+    shadow: bool = Field(
+        default=False, description="Also score the challenger on every request, logged only."
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Service worker processes.")
+
+    # Prediction and feedback log
+    log_sink: LogSinkKind = LogSinkKind.files
+    log_database_url: str | None = Field(
+        default=None, description="PostgreSQL URL for the `postgres` sink, e.g. postgresql://user@host/db."
+    )
+    log_buffer_max: int = Field(
+        default=50_000, ge=10, description="Prediction records kept while the sink is down."
+    )
+    log_flush_seconds: float = Field(
+        default=1.0, gt=0.0, description="How often buffered predictions are written."
+    )
+
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         self.home = self.home.expanduser().resolve()
@@ -87,6 +134,10 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
 
 
 def get_settings(**overrides: object) -> Settings:

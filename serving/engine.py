@@ -1,0 +1,250 @@
+"""What the service does, free of HTTP: hold the models, answer suggestions, record feedback.
+
+The BentoML service (serving/service.py) is a thin layer over :class:`SuggestionEngine`, so the
+logic is tested directly and the HTTP tests only need to cover HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from model.predict import PIPELINE_FILE, Predictor
+from pigeonhole.settings import ModelSource, Settings
+from serving import metrics
+from serving.pii import mask
+from serving.recorder import PredictionRecorder
+from serving.schemas import (
+    FeedbackRequest,
+    FeedbackResponse,
+    Suggestion,
+    SuggestRequest,
+    SuggestResponse,
+)
+from serving.sinks import LogSink
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
+RECENT_ANSWERS = 100_000  # request ids remembered for the feedback acceptance metric
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    predictor: Predictor
+
+
+class ModelHolder:
+    """The champion (and, for A/B or shadow, the challenger), swapped atomically on reload.
+
+    A request takes a reference to the current :class:`LoadedModel` once and uses it to the end, so
+    a reload never changes a model under a request in flight.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: dict[str, LoadedModel] = {}
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return CHAMPION in self.models
+
+    def refresh(self) -> bool:
+        """Load whatever the aliases point at now; True when something changed. Never raises."""
+        try:
+            wanted = [CHAMPION] + ([CHALLENGER] if self._needs_challenger() else [])
+            changed = False
+            for alias in wanted:
+                changed |= self._load(alias)
+            self.error = None
+            return changed
+        except Exception as exc:  # any failure means "not ready", with the reason kept for /readyz
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("could not load model: %s", self.error)
+            return False
+
+    def _needs_challenger(self) -> bool:
+        return self.settings.model_source is ModelSource.registry and (
+            self.settings.challenger_share > 0 or self.settings.shadow
+        )
+
+    def _load(self, alias: str) -> bool:
+        loaded = (
+            _load_from_bento_store(self.settings)
+            if self.settings.model_source is ModelSource.bento
+            else self._load_from_registry(alias)
+        )
+        if loaded is None:
+            return False
+        with self._lock:
+            if alias in self.models and self.models[alias].version == loaded.version:
+                return False
+            self.models = {**self.models, alias: loaded}
+        metrics.set_model_info(loaded.name, loaded.version, alias)
+        log.info("serving %s v%s as %s", loaded.name, loaded.version, alias)
+        return True
+
+    def _load_from_registry(self, alias: str) -> LoadedModel | None:
+        from model.registry import connect, load_predictor, require_alias, version_by_alias
+
+        client = connect(self.settings)
+        version = (require_alias if alias == CHAMPION else version_by_alias)(client, self.settings, alias)
+        if version is None:
+            return None
+        current = self.models.get(alias)
+        if current is not None and current.version == str(version.version):
+            return current
+        return LoadedModel(
+            self.settings.model_name, str(version.version), load_predictor(self.settings, version)
+        )
+
+
+BENTO_MODEL_VERSION_KEY = "registry_version"
+
+
+def _load_from_bento_store(settings: Settings) -> LoadedModel:
+    import bentoml
+
+    stored = bentoml.models.get(f"{settings.model_name}:latest")
+    predictor = Predictor.load(Path(stored.path) / PIPELINE_FILE)
+    return LoadedModel(settings.model_name, str(stored.info.metadata[BENTO_MODEL_VERSION_KEY]), predictor)
+
+
+def share_of(listing_id: str) -> float:
+    """A stable position in [0, 1) for a listing: the same listing always lands in the same arm."""
+    return int(hashlib.sha256(listing_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+
+
+class SuggestionEngine:
+    def __init__(
+        self, settings: Settings, holder: ModelHolder, recorder: PredictionRecorder, sink: LogSink
+    ) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.recorder = recorder
+        self.sink = sink
+        self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def _variant(self, item: SuggestRequest) -> str:
+        share = self.settings.challenger_share
+        if (
+            share > 0
+            and item.listing_id
+            and CHALLENGER in self.holder.models
+            and share_of(item.listing_id) < share
+        ):
+            return CHALLENGER
+        return CHAMPION
+
+    def suggest(self, items: list[SuggestRequest]) -> list[SuggestResponse]:
+        """Answer every item, in order; one vectorised prediction per model used."""
+        started = time.perf_counter()
+        models = self.holder.models  # one consistent snapshot for the whole batch
+        variants = [self._variant(item) for item in items]
+        answers: list[SuggestResponse | None] = [None] * len(items)
+        for variant in set(variants):
+            positions = [i for i, v in enumerate(variants) if v == variant]
+            for i, answer in zip(
+                positions, self._predict(models[variant], variant, [items[i] for i in positions]), strict=True
+            ):
+                answers[i] = answer
+        if self.settings.shadow and CHALLENGER in models:
+            self._predict(models[CHALLENGER], SHADOW, items, answer=False)
+        latency_ms = (time.perf_counter() - started) * 1000 / max(len(items), 1)
+        done = [a for a in answers if a is not None]
+        for item, answer in zip(items, done, strict=True):
+            self._record(item, answer, latency_ms)
+        return done
+
+    def _predict(
+        self, model: LoadedModel, variant: str, items: list[SuggestRequest], answer: bool = True
+    ) -> list[SuggestResponse]:
+        frame = pd.DataFrame(
+            {
+                "title": [item.title for item in items],
+                "description": [item.description or "" for item in items],
+                "price": [item.price for item in items],
+            }
+        )
+        categories, scores = model.predictor.top_k(frame, max(item.k for item in items))
+        responses = []
+        for row, item in enumerate(items):
+            suggestions = [
+                Suggestion(category=str(c), score=round(float(s), 6))
+                for c, s in zip(categories[row, : item.k], scores[row, : item.k], strict=True)
+            ]
+            response = SuggestResponse(
+                suggestions=suggestions,
+                abstained=suggestions[0].score < self.settings.abstain_below,
+                model_name=model.name,
+                model_version=model.version,
+                variant=variant,
+                request_id=uuid.uuid4().hex,
+            )
+            if answer:
+                metrics.observe_prediction(response)
+            else:
+                self._record(item, response, 0.0)
+            responses.append(response)
+        return responses
+
+    def _record(self, item: SuggestRequest, answer: SuggestResponse, latency_ms: float) -> None:
+        top = answer.suggestions[0]
+        if answer.variant != SHADOW:
+            with self._recent_lock:
+                for key in filter(None, (answer.request_id, item.listing_id)):
+                    self._recent[key] = (top.category, answer.variant, answer.model_version)
+                    self._recent.move_to_end(key)
+                while len(self._recent) > RECENT_ANSWERS:
+                    self._recent.popitem(last=False)
+        self.recorder.record(
+            {
+                "request_id": answer.request_id,
+                "ts": datetime.now(UTC).isoformat(),
+                "listing_id": item.listing_id,
+                "title": mask(item.title),
+                "description": mask(item.description),
+                "price": item.price,
+                "top_category": top.category,
+                "top_score": top.score,
+                "categories": [s.category for s in answer.suggestions],
+                "scores": [s.score for s in answer.suggestions],
+                "abstained": answer.abstained,
+                "model_version": answer.model_version,
+                "variant": answer.variant,
+                "latency_ms": round(latency_ms, 3),
+            }
+        )
+
+    def feedback(self, request: FeedbackRequest) -> FeedbackResponse:
+        """Store the seller's final choice durably; raises SinkUnavailable when it cannot."""
+        with self._recent_lock:
+            known = self._recent.get(request.request_id or "") or self._recent.get(request.listing_id or "")
+        accepted = None if known is None else known[0] == request.chosen_category
+        record: dict[str, Any] = {
+            "request_id": request.request_id,
+            "listing_id": request.listing_id,
+            "chosen_category": request.chosen_category,
+            "accepted": accepted,
+            "variant": known[1] if known else None,
+            "model_version": known[2] if known else None,
+            "ts": datetime.now(UTC).isoformat(),
+        }
+        self.sink.write_feedback(record)
+        metrics.observe_feedback(accepted, record["variant"])
+        return FeedbackResponse(stored=True, accepted_top_suggestion=accepted)

@@ -1,0 +1,119 @@
+"""An ASGI middleware that turns unusable request bodies into 4xx answers that say what to fix.
+
+BentoML validates well-formed JSON against the pydantic schemas (400 with the field errors), but a
+body that is too large, empty, not UTF-8 or not JSON at all would otherwise surface as a 500. The
+guard reads the body once (refusing it as soon as it passes the size limit), checks it, and hands
+the same bytes on to BentoML.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+EXAMPLE = '{"title": "iPhone 13 128GB, like new"}'
+
+
+class BodyProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_json_body(body: bytes, content_type: str) -> None:
+    """Raise BodyProblem unless ``body`` is a JSON object in UTF-8."""
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        raise BodyProblem(415, f"send Content-Type: application/json (got {content_type!r})")
+    if not body.strip():
+        raise BodyProblem(400, f"empty request body: send a JSON object such as {EXAMPLE}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyProblem(
+            400, f"request body is not valid UTF-8 (bad byte at position {exc.start}); encode text as UTF-8"
+        ) from None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BodyProblem(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(parsed, dict):
+        raise BodyProblem(
+            400, f"the body must be a JSON object such as {EXAMPLE}, not {type(parsed).__name__}"
+        )
+
+
+class JsonBodyGuard:
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...], max_body_bytes: int) -> None:
+        self.app = app
+        self.paths = paths
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            body = await self._read(receive, headers)
+            check_json_body(body, headers.get("content-type", ""))
+        except BodyProblem as problem:
+            await _reject(send, problem.status, str(problem))
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        too_large = BodyProblem(
+            413,
+            f"request body is larger than {self.max_body_bytes} bytes; "
+            "send fewer items per batch or shorter descriptions",
+        )
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BodyProblem(400, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise too_large
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _reject(send: Send, status: int, message: str) -> None:
+    payload = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

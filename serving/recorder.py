@@ -1,0 +1,94 @@
+"""Prediction records written in batches, off the request path, surviving a sink outage.
+
+Requests only append to a bounded in-memory buffer. A background thread writes the buffer to the
+sink every ``flush_seconds``; when the sink fails, the records stay buffered and are retried with
+backoff. When the buffer is full, the oldest records are dropped and counted (a metric), because a
+service that stops answering to protect its logs helps nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from serving.sinks import LogSink, SinkUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+WRITE_BATCH = 2000
+
+
+class PredictionRecorder:
+    def __init__(
+        self,
+        sink: LogSink,
+        max_buffered: int,
+        flush_seconds: float,
+        on_dropped: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.sink = sink
+        self.flush_seconds = flush_seconds
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._max = max_buffered
+        self._lock = threading.Lock()
+        self._on_dropped = on_dropped
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prediction-recorder", daemon=True)
+        self.dropped = 0
+        self.failures = 0
+
+    def start(self) -> PredictionRecorder:
+        self._thread.start()
+        return self
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Queue one record; never blocks on the sink."""
+        with self._lock:
+            self._buffer.append(record)
+            overflow = len(self._buffer) - self._max
+            for _ in range(max(overflow, 0)):
+                self._buffer.popleft()
+        if overflow > 0:
+            self.dropped += overflow
+            self._on_dropped(overflow)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> bool:
+        """Write what is buffered; True when the buffer is empty afterwards."""
+        while True:
+            with self._lock:
+                batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
+            if not batch:
+                return True
+            try:
+                self.sink.write_predictions(batch)
+            except (SinkUnavailable, OSError) as exc:
+                with self._lock:
+                    self._buffer.extendleft(reversed(batch))
+                self.failures += 1
+                log.warning("prediction log sink unavailable (%s); %d records buffered", exc, self.pending)
+                return False
+
+    def _run(self) -> None:
+        backoff = self.flush_seconds
+        while not self._stop.wait(backoff):
+            backoff = self.flush_seconds if self.flush() else min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and make a last attempt to write what is left."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.flush() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.pending:
+            log.error("%d prediction records could not be written before shutdown", self.pending)

@@ -1,0 +1,78 @@
+"""The service's request and response bodies: the API contract, with the constraints that guard it.
+
+Every constraint carries a message that says what to send instead; unknown fields are refused so a
+misspelt ``descripton`` is an error the seller's app sees, not silently ignored text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Description = Annotated[str, StringConstraints(max_length=5000)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuggestRequest(Strict):
+    title: Title = Field(
+        description="The listing title, 1-300 characters after trimming.",
+        examples=["iPhone 13 128GB, like new"],
+    )
+    description: Description | None = Field(default=None, description="Free text, up to 5,000 characters.")
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Finite, >= 0.")
+    listing_id: Identifier | None = Field(
+        default=None, description="Your id for the listing; routes A/B traffic and links feedback."
+    )
+    k: int = Field(default=3, ge=1, le=20, description="How many suggestions, 1-20.")
+
+
+class Suggestion(BaseModel):
+    category: str
+    score: float
+
+
+class SuggestResponse(BaseModel):
+    suggestions: list[Suggestion]
+    abstained: bool = Field(description="True when the best score is below the abstain threshold.")
+    model_name: str
+    model_version: str
+    variant: str = Field(description="champion or challenger (A/B test)")
+    request_id: str
+
+
+class SuggestBatchResponse(BaseModel):
+    results: list[SuggestResponse]
+
+
+class SuggestBatchRequest(Strict):
+    items: list[SuggestRequest] = Field(
+        description="Listings to categorise (at most PIGEONHOLE_MAX_BATCH_ITEMS); answers keep this order."
+    )
+
+
+class FeedbackRequest(Strict):
+    request_id: Identifier | None = Field(
+        default=None, description="The request_id of the suggestion answer."
+    )
+    listing_id: Identifier | None = Field(default=None, description="Or the listing_id sent with it.")
+    chosen_category: Category = Field(description="The category the seller finally chose.")
+
+    @model_validator(mode="after")
+    def _needs_a_reference(self) -> FeedbackRequest:
+        if self.request_id is None and self.listing_id is None:
+            raise ValueError("send request_id (from the /suggest answer) or listing_id")
+        return self
+
+
+class FeedbackResponse(BaseModel):
+    stored: bool
+    accepted_top_suggestion: bool | None = Field(
+        description="Whether the seller chose the top suggestion; null when the suggestion is unknown here."
+    )

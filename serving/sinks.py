@@ -1,0 +1,233 @@
+"""Where predictions and feedback are stored, behind one interface the monitoring job reads back.
+
+Two sinks: date-partitioned files under the state folder (the embedded default: Parquet for the
+batched prediction records, append-only JSON lines with fsync for feedback, which must be durable
+before the service acknowledges it) and PostgreSQL (two tables, created on first use).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pigeonhole.settings import LogSinkKind, Settings
+
+PREDICTION_COLUMNS = [
+    "request_id",
+    "ts",
+    "listing_id",
+    "title",
+    "description",
+    "price",
+    "top_category",
+    "top_score",
+    "categories",
+    "scores",
+    "abstained",
+    "model_version",
+    "variant",
+    "latency_ms",
+]
+FEEDBACK_COLUMNS = [
+    "request_id",
+    "listing_id",
+    "chosen_category",
+    "accepted",
+    "variant",
+    "model_version",
+    "ts",
+]
+
+
+class SinkUnavailable(RuntimeError):
+    """The store cannot take writes right now (database down, disk full)."""
+
+
+class LogSink(Protocol):
+    def write_predictions(self, records: list[dict[str, Any]]) -> None: ...
+
+    def write_feedback(self, record: dict[str, Any]) -> None: ...
+
+    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame: ...
+
+    def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame: ...
+
+    def close(self) -> None: ...
+
+
+def _window(frame: pd.DataFrame, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame[(frame["ts"] >= since) & (frame["ts"] < until)].sort_values("ts").reset_index(drop=True)
+
+
+def _days(since: datetime, until: datetime) -> list[str]:
+    return [d.strftime("%Y-%m-%d") for d in pd.date_range(since.date(), until.date(), freq="D")]
+
+
+class FileSink:
+    """``<root>/predictions/date=YYYY-MM-DD/*.parquet`` and ``<root>/feedback/date=YYYY-MM-DD/*.jsonl``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._feedback_lock = threading.Lock()
+
+    def _partition(self, kind: str, ts: datetime) -> Path:
+        folder = self.root / kind / f"date={ts:%Y-%m-%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def write_predictions(self, records: list[dict[str, Any]]) -> None:
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_day.setdefault(record["ts"][:10], []).append(record)
+        try:
+            for day, rows in by_day.items():
+                folder = self._partition("predictions", datetime.fromisoformat(day))
+                name = f"part-{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+                frame = pd.DataFrame.from_records(rows, columns=PREDICTION_COLUMNS)
+                frame.to_parquet(folder / f".{name}.tmp", index=False)
+                os.replace(folder / f".{name}.tmp", folder / name)  # readers never see half a file
+        except OSError as exc:
+            raise SinkUnavailable(str(exc)) from exc
+
+    def write_feedback(self, record: dict[str, Any]) -> None:
+        try:
+            path = (
+                self._partition("feedback", datetime.fromisoformat(record["ts"]))
+                / f"feedback-{os.getpid()}.jsonl"
+            )
+            with self._feedback_lock, path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise SinkUnavailable(str(exc)) from exc
+
+    def _read(self, kind: str, pattern: str, since: datetime, until: datetime) -> list[Path]:
+        return [
+            p for day in _days(since, until) for p in sorted((self.root / kind / f"date={day}").glob(pattern))
+        ]
+
+    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame:
+        files = self._read("predictions", "*.parquet", since, until)
+        frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True) if files else pd.DataFrame()
+        return _window(frame, PREDICTION_COLUMNS, since, until)
+
+    def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
+        files = self._read("feedback", "*.jsonl", since, until)
+        frame = (
+            pd.concat([pd.read_json(p, lines=True, dtype=False) for p in files], ignore_index=True)
+            if files
+            else pd.DataFrame()
+        )
+        return _window(frame, FEEDBACK_COLUMNS, since, until)
+
+    def close(self) -> None:
+        return None
+
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id text PRIMARY KEY, ts timestamptz NOT NULL, listing_id text, title text, description text,
+    price double precision, top_category text, top_score double precision, categories jsonb, scores jsonb,
+    abstained boolean, model_version text, variant text, latency_ms double precision);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    id bigserial PRIMARY KEY, request_id text, listing_id text, chosen_category text NOT NULL,
+    accepted boolean, variant text, model_version text, ts timestamptz NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts);
+"""
+
+
+class PostgresSink:
+    """Two tables, created on first use. Reconnects after the server restarts."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://")
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.url, connect_timeout=3, autocommit=False)
+            with self._conn.transaction():
+                self._conn.execute(SCHEMA_SQL)
+        return self._conn
+
+    def _run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(sql, rows)
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                raise SinkUnavailable(str(exc).strip()) from exc
+
+    def write_predictions(self, records: list[dict[str, Any]]) -> None:
+        columns = ", ".join(PREDICTION_COLUMNS)
+        marks = ", ".join(["%s"] * len(PREDICTION_COLUMNS))
+        rows = [
+            tuple(Jsonb(r[c]) if c in {"categories", "scores"} else r[c] for c in PREDICTION_COLUMNS)
+            for r in records
+        ]
+        # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled
+        self._run(
+            f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING", rows
+        )
+
+    def write_feedback(self, record: dict[str, Any]) -> None:
+        columns = ", ".join(FEEDBACK_COLUMNS)
+        marks = ", ".join(["%s"] * len(FEEDBACK_COLUMNS))
+        self._run(
+            f"INSERT INTO feedback ({columns}) VALUES ({marks})", [tuple(record[c] for c in FEEDBACK_COLUMNS)]
+        )
+
+    def _select(self, table: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT {', '.join(columns)} FROM {table} WHERE ts >= %s AND ts < %s ORDER BY ts",
+                        (since, until),
+                    )
+                    rows = cursor.fetchall()
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                raise SinkUnavailable(str(exc).strip()) from exc
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        return frame
+
+    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame:
+        return self._select("predictions", PREDICTION_COLUMNS, since, until)
+
+    def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
+        return self._select("feedback", FEEDBACK_COLUMNS, since, until)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def open_sink(settings: Settings) -> LogSink:
+    """The sink the settings choose; the postgres sink needs ``log_database_url``."""
+    if settings.log_sink is LogSinkKind.postgres:
+        if not settings.log_database_url:
+            raise ValueError("PIGEONHOLE_LOG_SINK=postgres needs PIGEONHOLE_LOG_DATABASE_URL")
+        return PostgresSink(settings.log_database_url)
+    return FileSink(settings.log_dir)

@@ -1,0 +1,114 @@
+"""A trained registry and a real BentoML server on a free port, shared by the serving tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from model import data
+from model.promote import run_gate
+from model.registry import connect
+from model.train import train_and_register
+from pigeonhole.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def served_home(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame) -> Path:
+    """A state folder whose registry has a promoted champion (v1)."""
+    home = tmp_path_factory.mktemp("served") / "state"
+    settings = Settings(home=home, min_class_count=5)
+    train_and_register(settings, data.validate(listings), source="synthetic")
+    assert run_gate(connect(settings), settings).promoted
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp_path: Path, env: dict[str, str], wait_ready: bool = True) -> Server:
+    port = free_port()
+    log_path = tmp_path / f"bentoml-{port}.log"
+    full_env = {
+        **os.environ,
+        "BENTOML_DO_NOT_TRACK": "True",
+        "PIGEONHOLE_WORKERS": "1",
+        "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2",
+        "PIGEONHOLE_RELOAD_SECONDS": "0",
+        **env,
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:CategoryService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    path = "/readyz" if wait_ready else "/livez"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{server.log()[-3000:]}")
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError(f"server not up in 120 s:\n{server.log()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(
+        tmp_path_factory.mktemp("server"),
+        {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_MAX_BODY_BYTES": "65536"},
+    )
+    yield running
+    stop_server(running)

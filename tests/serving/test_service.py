@@ -1,0 +1,255 @@
+"""The real BentoML server over HTTP: every endpoint, the bad-input matrix, logging, metrics, reload."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model import data
+from model.promote import run_gate
+from model.registry import connect
+from model.synthetic import generate
+from model.train import train_and_register
+from pigeonhole.settings import Settings
+from serving.sinks import FileSink
+from tests.serving.conftest import Server, start_server, stop_server
+
+
+def test_suggest_returns_calibrated_top_k_with_model_version(server: Server) -> None:
+    with server.client() as client:
+        answer = client.post(
+            "/suggest", json={"title": "iPhone 13 128GB, like new", "price": 350, "k": 5}
+        ).json()
+    assert answer["suggestions"][0]["category"] == "Electronics > Mobile phones"
+    assert len(answer["suggestions"]) == 5
+    scores = [s["score"] for s in answer["suggestions"]]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
+    assert answer["model_name"] == "listing-category" and answer["model_version"] == "1"
+    assert answer["variant"] == "champion" and len(answer["request_id"]) == 32 and not answer["abstained"]
+
+
+def test_vague_title_abstains(server: Server) -> None:
+    with server.client() as client:
+        answer = client.post("/suggest", json={"title": "stuff"}).json()
+    assert answer["abstained"] is (answer["suggestions"][0]["score"] < 0.35)
+
+
+def test_batch_answers_in_order_and_respects_the_limit(server: Server) -> None:
+    titles = ["Bugaboo Fox pushchair", "2 bed flat near station", "Nike Air Max 90 size 9"]
+    with server.client() as client:
+        results = client.post("/suggest_batch", json={"items": [{"title": t, "k": 1} for t in titles]}).json()
+        too_many = client.post("/suggest_batch", json={"items": [{"title": "sofa"}] * 65})
+        empty = client.post("/suggest_batch", json={"items": []})
+    assert [r["suggestions"][0]["category"] for r in results["results"]] == [
+        "Kids > Prams & pushchairs",
+        "Property > Flats for rent",
+        "Fashion > Shoes",
+    ]
+    assert too_many.status_code == 413 and "at most 64" in too_many.text
+    assert empty.status_code == 200 and empty.json() == {"results": []}
+
+
+BAD_INPUT = {
+    "malformed JSON": (b'{"title": "sofa"', 400, "malformed JSON"),
+    "empty body": (b"", 400, "empty request body"),
+    "invalid UTF-8": (b'{"title": "caf\xe9"}', 400, "not valid UTF-8"),
+    "JSON array": (b'[{"title": "sofa"}]', 400, "must be a JSON object"),
+    "title missing": (b'{"price": 3}', 400, "title"),
+    "title blank": (b'{"title": "   "}', 400, "at least 1 character"),
+    "title too long": (json.dumps({"title": "x" * 301}).encode(), 400, "at most 300"),
+    "title not text": (b'{"title": 12}', 400, "valid string"),
+    "description too long": (
+        json.dumps({"title": "sofa", "description": "x" * 5001}).encode(),
+        400,
+        "at most 5000",
+    ),
+    "negative price": (b'{"title": "sofa", "price": -1}', 400, "greater than or equal to 0"),
+    "NaN price": (b'{"title": "sofa", "price": NaN}', 400, "finite"),
+    "price as text": (b'{"title": "sofa", "price": "cheap"}', 400, "valid number"),
+    "k zero": (b'{"title": "sofa", "k": 0}', 400, "greater than or equal to 1"),
+    "k too big": (b'{"title": "sofa", "k": 21}', 400, "less than or equal to 20"),
+    "unknown field": (b'{"title": "sofa", "descripton": "typo"}', 400, "Extra inputs are not permitted"),
+    "oversized body": (
+        json.dumps({"title": "sofa", "description": "x" * 70_000}).encode(),
+        413,
+        "larger than",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_gets_a_4xx_that_says_what_to_fix(server: Server, case: str) -> None:
+    body, status, message = BAD_INPUT[case]
+    with server.client() as client:
+        response = client.post("/suggest", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert message in response.text
+
+
+def test_wrong_content_type_is_415(server: Server) -> None:
+    with server.client() as client:
+        response = client.post("/suggest", content=b"title=sofa", headers={"content-type": "text/plain"})
+    assert response.status_code == 415 and "application/json" in response.text
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+REQUEST_BODIES = st.one_of(
+    st.fixed_dictionaries(
+        {"title": JSON_VALUES},
+        optional={
+            "description": JSON_VALUES,
+            "price": JSON_VALUES,
+            "k": JSON_VALUES,
+            "listing_id": JSON_VALUES,
+        },
+    ),
+    st.dictionaries(st.sampled_from(["title", "description", "price", "k", "items", "x"]), JSON_VALUES),
+    JSON_VALUES,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=REQUEST_BODIES, path=st.sampled_from(["/suggest", "/suggest_batch", "/feedback"]))
+def test_no_input_produces_a_server_error(server: Server, body: object, path: str) -> None:
+    response = httpx.post(server.url + path, json=body, timeout=30)
+    assert response.status_code < 500, (body, response.text)
+
+
+def test_fuzzed_bytes_never_produce_a_server_error(server: Server) -> None:
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.binary(max_size=200))
+    def post(raw: bytes) -> None:
+        response = httpx.post(
+            server.url + "/suggest", content=raw, headers={"content-type": "application/json"}, timeout=30
+        )
+        assert response.status_code < 500, (raw, response.text)
+
+    post()
+    with server.client() as client:
+        assert client.get("/livez").status_code == 200, "the service survived"
+
+
+def _wait_for(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_predictions_are_logged_with_personal_data_masked(server: Server, served_home: Path) -> None:
+    listing = f"lst-{time.time_ns()}"
+    with server.client() as client:
+        answer = client.post(
+            "/suggest",
+            json={
+                "title": "Sony A6000 camera, call 07700 900123",
+                "listing_id": listing,
+                "description": "email me at jo@example.com or see https://example.com/x",
+            },
+        ).json()
+    sink = FileSink(served_home / "logs")
+    now = datetime.now(UTC)
+
+    def logged() -> bool:
+        return listing in set(
+            sink.read_predictions(now - timedelta(hours=1), now + timedelta(hours=1))["listing_id"]
+        )
+
+    _wait_for(logged)
+    rows = sink.read_predictions(now - timedelta(hours=1), now + timedelta(hours=1))
+    row = rows[rows["listing_id"] == listing].iloc[0]
+    assert row["title"] == "Sony A6000 camera, call <phone>"
+    assert row["description"] == "email me at <email> or see <url>"
+    assert row["request_id"] == answer["request_id"] and row["model_version"] == "1"
+    assert row["categories"][0] == row["top_category"] and row["latency_ms"] >= 0
+
+
+def test_feedback_is_stored_and_acceptance_counted(server: Server, served_home: Path) -> None:
+    with server.client() as client:
+        answer = client.post(
+            "/suggest", json={"title": "Labrador puppies ready now", "listing_id": "dog-1"}
+        ).json()
+        top = answer["suggestions"][0]["category"]
+        accepted = client.post("/feedback", json={"request_id": answer["request_id"], "chosen_category": top})
+        other = client.post("/feedback", json={"listing_id": "dog-1", "chosen_category": "Kids > Toys"})
+        neither = client.post("/feedback", json={"chosen_category": "Kids > Toys"})
+        metrics = client.get("/metrics").text
+    assert accepted.json() == {"stored": True, "accepted_top_suggestion": True}
+    assert other.json() == {"stored": True, "accepted_top_suggestion": False}
+    assert neither.status_code == 400 and "send request_id" in neither.text
+    now = datetime.now(UTC)
+    stored = FileSink(served_home / "logs").read_feedback(now - timedelta(hours=1), now + timedelta(hours=1))
+    assert {answer["request_id"]} <= set(stored["request_id"].dropna())
+    assert 'pigeonhole_feedback_accepted_total{variant="champion"}' in metrics
+
+
+def test_metrics_expose_predictions_confidence_and_model_version(server: Server) -> None:
+    with server.client() as client:
+        client.post("/suggest", json={"title": "Dell XPS 13 laptop 16GB RAM"})
+        text = client.get("/metrics").text
+    assert 'pigeonhole_predictions_total{category="Electronics > Laptops",variant="champion"}' in text
+    assert "pigeonhole_prediction_confidence_bucket" in text
+    assert 'pigeonhole_model_info{model_name="listing-category",variant="champion",version="1"} 1.0' in text
+    assert "pigeonhole_log_records_dropped_total" in text
+    assert 'bentoml_service_request_duration_seconds_count{endpoint="/suggest"' in text
+
+
+def test_openapi_documents_every_endpoint(server: Server) -> None:
+    with server.client() as client:
+        spec = client.get("/docs.json").json()
+    assert {"/suggest", "/suggest_batch", "/feedback", "/readyz", "/livez", "/metrics"} <= set(spec["paths"])
+
+
+def test_not_ready_without_a_champion_but_alive(tmp_path: Path) -> None:
+    empty = start_server(tmp_path, {"PIGEONHOLE_HOME": str(tmp_path / "empty")}, wait_ready=False)
+    try:
+        with empty.client() as client:
+            assert client.get("/livez").status_code == 200
+            assert client.get("/readyz").status_code == 503
+            refused = client.post("/suggest", json={"title": "sofa"})
+        assert refused.status_code == 503 and "no model loaded" in refused.text
+        assert "has no 'champion' version" in empty.log()
+    finally:
+        stop_server(empty)
+
+
+def test_new_champion_is_picked_up_without_restart_or_dropped_requests(tmp_path: Path) -> None:
+    settings_ = Settings(
+        home=tmp_path / "state", min_class_count=5, gate_floor_accuracy=0.0, gate_floor_f1=0.0
+    )
+    client_ = connect(settings_)
+    train_and_register(settings_, data.validate(generate(400, seed=1)), source="small")
+    run_gate(client_, settings_)
+    running = start_server(
+        tmp_path, {"PIGEONHOLE_HOME": str(settings_.home), "PIGEONHOLE_RELOAD_SECONDS": "0.5"}
+    )
+    try:
+        with running.client() as client:
+            assert client.post("/suggest", json={"title": "sofa"}).json()["model_version"] == "1"
+            train_and_register(settings_, data.validate(generate(3000, seed=2)), source="big")
+            assert run_gate(client_, settings_).promoted
+            versions, deadline = set(), time.monotonic() + 30
+            while "2" not in versions and time.monotonic() < deadline:
+                response = client.post("/suggest", json={"title": "Dell XPS 13 laptop"})
+                assert response.status_code == 200, response.text
+                versions.add(response.json()["model_version"])
+        assert "2" in versions, "the service should serve the new champion"
+    finally:
+        stop_server(running)
