@@ -8,6 +8,9 @@ rollback can walk the history back one step at a time.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +34,31 @@ class RegistryError(RuntimeError):
     """The registry does not hold what was asked for (no such alias, nothing to roll back to)."""
 
 
+@contextmanager
+def _environment_untouched(*names: str) -> Iterator[None]:
+    """MLflow's setters also export the URI to the environment, where Settings would later read it as
+    if the user had set it, so a second Settings in the same process (tests, the demo's later
+    steps) would silently talk to the first store. Keep the environment as the user left it."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured tracking URI; make the embedded store's folder and experiment."""
     uri = settings.resolved_tracking_uri
     embedded = uri.startswith(EMBEDDED_SCHEMES)
     if embedded:
         settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    with _environment_untouched("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if client.get_experiment_by_name(settings.experiment) is None:
         client.create_experiment(
@@ -55,7 +75,8 @@ def model_uri(settings: Settings, alias: str) -> str:
 def version_by_alias(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(settings.model_name, alias)
-    except MlflowException:
+    except MlflowException as exc:
+        log.debug("no '%s' alias: %s", alias, exc)
         return None
 
 

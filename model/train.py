@@ -25,7 +25,9 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -175,7 +177,7 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
         with _step(progress, "Logging run and registering model"):
             started = time.perf_counter()
             _log_run(settings, predictor, listings, train, held_out, evaluation, label_report, source)
-            version = _log_model(settings, predictor, held_out)
+            version = _log_model(client, settings, predictor, held_out)
             client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
             mlflow.log_metrics({"train_seconds": train_seconds, "log_seconds": time.perf_counter() - started})
     return TrainingResult(run.info.run_id, version, evaluation, label_report, len(train))
@@ -231,7 +233,8 @@ def _log_run(
     log.info("logged metrics %s", json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()}))
 
 
-def _log_model(settings: Settings, predictor: Predictor, held_out: pd.DataFrame) -> str:
+def _log_model(client: MlflowClient, settings: Settings, predictor: Predictor, held_out: pd.DataFrame) -> str:
+    """Log the pyfunc model and register it through ``client``, the registry the settings name."""
     example = held_out[data.FEATURE_COLUMNS].head(3).reset_index(drop=True)
     inferred = infer_signature(example, predictor.suggest(example), params={"k": settings.top_k})
     signature = ModelSignature(inputs=INPUT_SCHEMA, outputs=inferred.outputs, params=inferred.params)
@@ -244,10 +247,16 @@ def _log_model(settings: Settings, predictor: Predictor, held_out: pd.DataFrame)
             artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
             signature=signature,
             input_example=example,
-            registered_model_name=settings.model_name,
         )
-    assert info.registered_model_version is not None
-    return str(info.registered_model_version)
+    try:
+        client.create_registered_model(settings.model_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        settings.model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id
+    )
+    return str(version.version)
 
 
 def _requirements() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -278,6 +279,61 @@ def versions_table(settings: Settings, rows: list[Any]) -> Table:
             row.decision,
         )
     return table
+
+
+@app.command()
+@_friendly_errors
+def build(
+    home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
+) -> None:
+    """Build a Bento (service, code, champion model); CI builds the image from its env/docker/Dockerfile.
+
+    BentoML's stores live under <home>/bentoml unless BENTOML_HOME says otherwise.
+    """
+    from serving.packaging import build_bento
+
+    built = build_bento(_settings(home=home, tracking_uri=tracking_uri, model_name=model_name))
+    out.print(f"built Bento {built.tag} with model v{built.model_version}")
+    out.print(f"Dockerfile: {built.dockerfile}")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 to accept outside connections.")
+    ] = "127.0.0.1",
+    bento: Annotated[
+        str | None,
+        typer.Option(help="Serve a built Bento (tag from `pigeonhole build`) instead of the source service."),
+    ] = None,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Run the suggestion service on HTTP (the registry's champion, or a built Bento's model).
+
+    Settings come from PIGEONHOLE_* variables (workers, abstain threshold, log sink, A/B share).
+    """
+    from serving.packaging import SERVICE, use_bentoml_home
+
+    settings = _settings(home=home, tracking_uri=tracking_uri)
+    use_bentoml_home(settings)
+    os.environ["PIGEONHOLE_HOME"] = str(settings.home)
+    if tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        bento or SERVICE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    log.info("serving on http://%s:%d (%s)", host, port, bento or "registry champion")
+    os.execv(sys.executable, command)  # BentoML owns the process from here: signals, workers, shutdown
 
 
 @app.command()

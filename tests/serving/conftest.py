@@ -51,7 +51,12 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp_path: Path, env: dict[str, str], wait_ready: bool = True) -> Server:
+def start_server(
+    tmp_path: Path,
+    env: dict[str, str],
+    wait_ready: bool = True,
+    target: str = "serving.service:CategoryService",
+) -> Server:
     port = free_port()
     log_path = tmp_path / f"bentoml-{port}.log"
     full_env = {
@@ -69,7 +74,7 @@ def start_server(tmp_path: Path, env: dict[str, str], wait_ready: bool = True) -
                 "-m",
                 "bentoml",
                 "serve",
-                "serving.service:CategoryService",
+                target,
                 "--host",
                 "127.0.0.1",
                 "--port",

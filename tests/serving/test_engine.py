@@ -1,0 +1,95 @@
+"""Champion / challenger routing: a stable A/B split by listing and shadow scoring, both logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model import data
+from model.promote import run_gate
+from model.registry import connect
+from model.train import train_and_register
+from pigeonhole.settings import Settings
+from serving.engine import ModelHolder, SuggestionEngine, share_of
+from serving.recorder import PredictionRecorder
+from serving.schemas import FeedbackRequest, SuggestRequest
+from serving.sinks import FileSink
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame) -> Path:
+    home = tmp_path_factory.mktemp("ab") / "state"
+    settings = Settings(home=home, min_class_count=5)
+    train_and_register(settings, data.validate(listings), source="v1")
+    decision = run_gate(connect(settings), settings)
+    assert decision.promoted, decision.reasons
+    train_and_register(settings, data.validate(listings.sample(frac=0.9, random_state=1)), source="v2")
+    return home
+
+
+def _engine(home: Path, tmp_path: Path, **overrides: object) -> tuple[SuggestionEngine, PredictionRecorder]:
+    settings = Settings(home=home, **overrides)  # type: ignore[arg-type]
+    holder = ModelHolder(settings)
+    assert holder.refresh()
+    sink = FileSink(tmp_path / "logs")
+    recorder = PredictionRecorder(sink, 1000, 60)
+    return SuggestionEngine(settings, holder, recorder, sink), recorder
+
+
+def test_share_of_is_stable_and_uniform() -> None:
+    assert share_of("listing-42") == share_of("listing-42")
+    shares = [share_of(f"listing-{i}") for i in range(4000)]
+    assert 0.45 < sum(s < 0.5 for s in shares) / len(shares) < 0.55
+
+
+def test_ab_split_routes_listings_stably_and_logs_the_variant(two_versions: Path, tmp_path: Path) -> None:
+    engine, recorder = _engine(two_versions, tmp_path, challenger_share=0.5)
+    items = [SuggestRequest(title="Dell XPS 13 laptop", listing_id=f"l-{i}") for i in range(200)]
+    first = engine.suggest(items)
+    again = engine.suggest(items)
+    assert [a.variant for a in first] == [a.variant for a in again], "a listing stays in its arm"
+    assert {a.variant for a in first} == {"champion", "challenger"}
+    assert {a.model_version for a in first if a.variant == "challenger"} == {"2"}
+    assert 60 < sum(a.variant == "challenger" for a in first) < 140
+    no_id = engine.suggest([SuggestRequest(title="sofa")])[0]
+    assert no_id.variant == "champion", "without a listing_id there is nothing stable to split on"
+    answer = first[0]
+    feedback = engine.feedback(
+        FeedbackRequest(request_id=answer.request_id, chosen_category=answer.suggestions[0].category)
+    )
+    assert feedback.accepted_top_suggestion is True
+    recorder.flush()
+    assert recorder.pending == 0
+
+
+def test_shadow_scores_the_challenger_without_answering_with_it(two_versions: Path, tmp_path: Path) -> None:
+    engine, recorder = _engine(two_versions, tmp_path, shadow=True)
+    answers = engine.suggest([SuggestRequest(title="Bugaboo Fox pushchair", listing_id="p-1")])
+    assert [a.variant for a in answers] == ["champion"]
+    logged = {record["variant"]: record["model_version"] for record in list(recorder._buffer)}
+    assert logged == {"champion": "1", "shadow": "2"}
+
+
+def test_abstains_below_the_threshold(two_versions: Path, tmp_path: Path) -> None:
+    engine, _ = _engine(two_versions, tmp_path, abstain_below=0.999)
+    assert engine.suggest([SuggestRequest(title="job lot")])[0].abstained
+    engine, _ = _engine(two_versions, tmp_path, abstain_below=0.0)
+    assert not engine.suggest([SuggestRequest(title="job lot")])[0].abstained
+
+
+def test_full_buffer_drops_oldest_and_counts(tmp_path: Path) -> None:
+    class DownSink(FileSink):
+        def write_predictions(self, records: list[dict[str, object]]) -> None:
+            raise OSError("disk gone")
+
+    dropped: list[int] = []
+    recorder = PredictionRecorder(
+        DownSink(tmp_path), max_buffered=5, flush_seconds=60, on_dropped=dropped.append
+    )
+    for i in range(8):
+        recorder.record({"request_id": str(i)})
+    assert not recorder.flush()
+    assert recorder.pending == 5 and recorder.dropped == 3 and sum(dropped) == 3
+    assert [r["request_id"] for r in recorder._buffer] == ["3", "4", "5", "6", "7"]

@@ -1,0 +1,169 @@
+"""Both log sinks store and read back by time window; PostgreSQL survives a real server restart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from serving.sinks import FileSink, LogSink, PostgresSink, SinkUnavailable
+from tests.serving.conftest import start_server, stop_server
+
+
+def _prediction(ts: datetime, **overrides: object) -> dict[str, object]:
+    return {
+        "request_id": uuid.uuid4().hex,
+        "ts": ts.isoformat(),
+        "listing_id": "l1",
+        "title": "sofa",
+        "description": None,
+        "price": 10.0,
+        "top_category": "A",
+        "top_score": 0.9,
+        "categories": ["A", "B"],
+        "scores": [0.9, 0.05],
+        "abstained": False,
+        "model_version": "1",
+        "variant": "champion",
+        "latency_ms": 1.5,
+        **overrides,
+    }
+
+
+def _feedback(ts: datetime) -> dict[str, object]:
+    return {
+        "request_id": uuid.uuid4().hex,
+        "listing_id": None,
+        "chosen_category": "A",
+        "accepted": True,
+        "variant": "champion",
+        "model_version": "1",
+        "ts": ts.isoformat(),
+    }
+
+
+@pytest.fixture(params=["files", "postgres"])
+def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogSink]:
+    if request.param == "files":
+        yield FileSink(tmp_path / "logs")
+        return
+    store = PostgresSink(request.getfixturevalue("postgres_database"))
+    yield store
+    store.close()
+
+
+def test_round_trip_by_time_window(sink: LogSink) -> None:
+    now = datetime.now(UTC)
+    old, recent = _prediction(now - timedelta(days=2)), _prediction(now - timedelta(minutes=5))
+    sink.write_predictions([old, recent])
+    sink.write_feedback(_feedback(now - timedelta(minutes=1)))
+    window = sink.read_predictions(now - timedelta(hours=1), now)
+    assert window["request_id"].tolist() == [recent["request_id"]]
+    assert list(window.loc[0, "categories"]) == ["A", "B"] and window.loc[0, "top_score"] == 0.9
+    assert len(sink.read_predictions(now - timedelta(days=3), now)) == 2
+    assert len(sink.read_feedback(now - timedelta(hours=1), now)) == 1
+    assert sink.read_predictions(now + timedelta(hours=1), now + timedelta(hours=2)).empty
+
+
+def test_unreachable_database_is_reported_not_crashed() -> None:
+    sink = PostgresSink("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(SinkUnavailable):
+        sink.write_feedback(_feedback(datetime.now(UTC)))
+
+
+def _pg_ctl(action: str) -> None:
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.postgres
+def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
+    postgres_database: str, served_home: Path, tmp_path: Path
+) -> None:
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        pytest.skip("needs a local PostgreSQL cluster managed by pg_ctlcluster to restart")
+    server = start_server(
+        tmp_path,
+        {
+            "PIGEONHOLE_HOME": str(served_home),
+            "PIGEONHOLE_LOG_SINK": "postgres",
+            "PIGEONHOLE_LOG_DATABASE_URL": postgres_database,
+        },
+    )
+    suggest_codes: list[int] = []
+    acknowledged: list[str] = []
+    refused = 0
+    stop = threading.Event()
+
+    def traffic() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                suggest_codes.append(
+                    client.post("/suggest", json={"title": "Trek Marlin 5 bike"}).status_code
+                )
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+
+            def send_feedback() -> None:
+                nonlocal refused
+                request_id = uuid.uuid4().hex
+                response = client.post(
+                    "/feedback", json={"request_id": request_id, "chosen_category": "Vehicles"}
+                )
+                assert response.status_code in (200, 503), response.text
+                if response.status_code == 200:
+                    acknowledged.append(request_id)
+                else:
+                    refused += 1
+
+            for _ in range(10):
+                send_feedback()
+            _pg_ctl("stop")
+            try:
+                for _ in range(10):
+                    send_feedback()
+                time.sleep(2)
+            finally:
+                _pg_ctl("start")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(acknowledged) < 20:
+                send_feedback()
+                time.sleep(0.2)
+    finally:
+        stop.set()
+        worker.join()
+    try:
+        assert refused >= 10, "feedback during the outage must be refused with 503, not acknowledged"
+        assert suggest_codes and set(suggest_codes) == {200}, (
+            "suggestions keep flowing while the sink is down"
+        )
+        dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
+        deadline = time.monotonic() + 30
+        while True:
+            with psycopg.connect(dsn) as conn:
+                stored = {row[0] for row in conn.execute("SELECT request_id FROM feedback")}
+                logged = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]  # type: ignore[index]
+            if logged >= len(suggest_codes) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert set(acknowledged) <= stored, "every acknowledged feedback survives the restart"
+        assert logged == len(suggest_codes), "buffered predictions are written once the database is back"
+    finally:
+        stop_server(server)
