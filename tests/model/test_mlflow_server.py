@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,19 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.postgres
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def mlflow_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
-    port, log_path = _free_port(), tmp_path / "mlflow.log"
+    port, log_path = free_port(), tmp_path / "mlflow.log"
     with log_path.open("wb") as log_file:
         server = subprocess.Popen(
             [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from model.promote import run_gate
 from model.registry import connect
 from model.train import train_and_register
 from pigeonhole.settings import Settings
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,6 @@ def served_home(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame
     train_and_register(settings, data.validate(listings), source="synthetic")
     assert run_gate(connect(settings), settings).promoted
     return home
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -1,0 +1,366 @@
+"""Serving throughput and latency, four ways side by side, in one run (`make bench-serving`).
+
+(a) this BentoML service, (b) `mlflow models serve` of the same registered version, (c) a bare
+FastAPI + uvicorn endpoint calling the same pipeline in-process (the HTTP ceiling), (d) in-process
+predict (the ceiling). Each server runs for real on localhost and is driven by `wrk` (Debian
+package `wrk`) at 1, 16 and 64 connections, single listings and batches. The load generator shares
+the machine's cores with the server, as it would in the issue's measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from model import data
+from model.predict import PIPELINE_FILE, Predictor
+from model.promote import run_gate
+from model.registry import CHAMPION, connect, version_by_alias
+from model.synthetic import generate
+from model.train import train_and_register
+from pigeonhole.settings import Settings
+
+LISTING: dict[str, Any] = {
+    "title": "iPhone 13 128GB, like new",
+    "description": "Unlocked, with charger",
+    "price": 350.0,
+}
+BATCH_SIZE = 32
+CONNECTIONS = (1, 16, 64)
+console = Console(width=160)
+
+
+@dataclass
+class Peer:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    single: tuple[str, dict[str, Any]]
+    batch: tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Result:
+    peer: str
+    mode: str
+    connections: int
+    requests_per_s: float
+    items_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    peak_rss_mib: float
+
+
+def ensure_champion(settings: Settings) -> str:
+    client = connect(settings)
+    if version_by_alias(client, settings, CHAMPION) is None:
+        console.log("no champion yet: training one on 8,000 synthetic listings")
+        train_and_register(settings, data.validate(generate(8000, seed=0)), source="synthetic")
+        run_gate(client, settings)
+    champion = version_by_alias(client, settings, CHAMPION)
+    assert champion is not None
+    return str(champion.version)
+
+
+def peers(settings: Settings, pipeline: Path) -> list[Peer]:
+    env = {
+        "PIGEONHOLE_HOME": str(settings.home),
+        "PIGEONHOLE_RELOAD_SECONDS": "0",
+        "PIGEONHOLE_WORKERS": "2",
+        "BENTOML_DO_NOT_TRACK": "True",
+        "BENCH_PIPELINE": str(pipeline),
+        # mlflow models serve starts `uvicorn` from PATH: the venv's own
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    batch = {"items": [LISTING] * BATCH_SIZE}
+    mlflow_record = {"dataframe_records": [LISTING]}
+    return [
+        Peer(
+            "(a) pigeonhole BentoML",
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "serving.service:CategoryService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+            ],
+            env,
+            ("/suggest", LISTING),
+            ("/suggest_batch", batch),
+        ),
+        Peer(
+            "(b) mlflow models serve",
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                f"models:/{settings.model_name}@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                "2",
+            ],
+            {**env, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri},
+            ("/invocations", mlflow_record),
+            ("/invocations", {"dataframe_records": [LISTING] * BATCH_SIZE}),
+        ),
+        Peer(
+            "(c) bare FastAPI, 2 workers",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.bare_fastapi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                "2",
+                "--no-access-log",
+            ],
+            env,
+            ("/suggest", LISTING),
+            ("/suggest_batch", batch),
+        ),
+    ]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(peer: Peer, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in peer.command]
+    with (log_dir / f"{port}.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **peer.env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    path, body = peer.single
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{peer.name} exited: {(log_dir / f'{port}.log').read_text()[-2000:]}")
+        try:
+            if httpx.post(url + path, json=body, timeout=5).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{peer.name} did not answer in 180 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+
+
+def tree_rss_mib(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}[unit]
+
+
+def run_wrk(url: str, body: dict[str, Any], connections: int, seconds: int, pid: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    peak = [tree_rss_mib(pid)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.25):
+            peak.append(tree_rss_mib(pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(min(2, connections)),
+                "-c",
+                str(connections),
+                "-d",
+                f"{seconds}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        done.set()
+        sampler.join()
+        os.unlink(script.name)
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        "errors": errors,
+        "rss": max(peak),
+    }
+
+
+def in_process(pipeline: Path, seconds: float) -> list[Result]:
+    predictor = Predictor.load(pipeline)
+    results = []
+    for mode, rows in (("single", 1), (f"batch {BATCH_SIZE}", BATCH_SIZE)):
+        frame = pd.DataFrame([LISTING] * rows)
+        timings: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            predictor.top_k(frame, 3)
+            timings.append(time.perf_counter() - started)
+        rps = len(timings) / sum(timings)
+        results.append(
+            Result(
+                "(d) in-process predict",
+                mode,
+                1,
+                rps,
+                rps * rows,
+                float(np.percentile(timings, 50) * 1000),
+                float(np.percentile(timings, 99) * 1000),
+                0,
+                psutil.Process().memory_info().rss / 2**20,
+            )
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, default=Path(".pigeonhole/bench"), help="State folder to use.")
+    parser.add_argument("--seconds", type=int, default=10, help="Length of each wrk run.")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    settings = Settings(home=args.home)
+    version = ensure_champion(settings)
+    pipeline = (
+        Path(__import__("mlflow").artifacts.download_artifacts(f"models:/{settings.model_name}/{version}"))
+        / "artifacts"
+        / PIPELINE_FILE
+    )
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as logs:
+        for peer in peers(settings, pipeline):
+            console.log(f"starting {peer.name}")
+            process, url = start(peer, Path(logs))
+            try:
+                for mode, (path, body) in (("single", peer.single), (f"batch {BATCH_SIZE}", peer.batch)):
+                    for connections in CONNECTIONS:
+                        if mode != "single" and connections == 64:
+                            continue
+                        console.log(f"{peer.name}: {mode}, {connections} connections")
+                        measured = run_wrk(url + path, body, connections, args.seconds, process.pid)
+                        per_request = 1 if mode == "single" else BATCH_SIZE
+                        results.append(
+                            Result(
+                                peer.name,
+                                mode,
+                                connections,
+                                measured["rps"],
+                                measured["rps"] * per_request,
+                                measured["p50"],
+                                measured["p99"],
+                                int(measured["errors"]),
+                                measured["rss"],
+                            )
+                        )
+            finally:
+                stop(process)
+    results += in_process(pipeline, seconds=min(args.seconds, 5))
+    table = Table(title=f"Serving model v{version} on {os.cpu_count()} cores; wrk {args.seconds} s a run")
+    for column in (
+        "server",
+        "mode",
+        "conns",
+        "req/s",
+        "items/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "peak RSS MiB",
+    ):
+        table.add_column(column, justify="right" if column not in ("server", "mode") else "left")
+    for r in results:
+        table.add_row(
+            r.peer,
+            r.mode,
+            str(r.connections),
+            f"{r.requests_per_s:,.0f}",
+            f"{r.items_per_s:,.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            str(r.errors),
+            f"{r.peak_rss_mib:,.0f}",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
