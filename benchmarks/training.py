@@ -54,7 +54,7 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     table = Table(title="Training: one `pigeonhole train` process per dataset (embedded MLflow)")
     for column in ("dataset", "rows", "classes", "fit s", "log + register s", "total wall s", "peak RSS MiB"):
         table.add_column(column, justify="right")
