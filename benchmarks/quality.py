@@ -83,6 +83,8 @@ def main() -> None:
         "ECE",
         "fit s",
         "beats both?",
+        "Δ acc vs ref, 95% CI",
+        "Δ macro-F1 vs ref, 95% CI",
     ):
         table.add_column(column)
     for dataset in available(args.data_dir):

@@ -55,6 +55,11 @@ class Peer:
     env: dict[str, str]
     single: tuple[str, dict[str, Any]]
     batch: tuple[str, dict[str, Any]]
+    adaptive: tuple[str, dict[str, Any]] | None = None  # one listing per request, merged by the server
+
+    def modes(self) -> list[tuple[str, tuple[str, dict[str, Any]], int]]:
+        found = [("single", self.single, 1), (f"batch {BATCH_SIZE}", self.batch, BATCH_SIZE)]
+        return found + ([("single, adaptive batching", self.adaptive, 1)] if self.adaptive else [])
 
 
 @dataclass
@@ -110,6 +115,7 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
             env,
             ("/suggest", LISTING),
             ("/suggest_batch", batch),
+            ("/suggest_batch", {"items": [LISTING]}),
         ),
         Peer(
             "(b) mlflow models serve",
@@ -311,13 +317,12 @@ def main() -> None:
             console.log(f"starting {peer.name}")
             process, url = start(peer, Path(logs))
             try:
-                for mode, (path, body) in (("single", peer.single), (f"batch {BATCH_SIZE}", peer.batch)):
+                for mode, (path, body), per_request in peer.modes():
                     for connections in CONNECTIONS:
-                        if mode != "single" and connections == 64:
+                        if mode.startswith("batch") and connections == 64:
                             continue
                         console.log(f"{peer.name}: {mode}, {connections} connections")
                         measured = run_wrk(url + path, body, connections, args.seconds, process.pid)
-                        per_request = 1 if mode == "single" else BATCH_SIZE
                         results.append(
                             Result(
                                 peer.name,

@@ -47,16 +47,6 @@ class SuggestResponse(BaseModel):
     request_id: str
 
 
-class SuggestBatchResponse(BaseModel):
-    results: list[SuggestResponse]
-
-
-class SuggestBatchRequest(Strict):
-    items: list[SuggestRequest] = Field(
-        description="Listings to categorise (at most PIGEONHOLE_MAX_BATCH_ITEMS); answers keep this order."
-    )
-
-
 class FeedbackRequest(Strict):
     request_id: Identifier | None = Field(
         default=None, description="The request_id of the suggestion answer."
