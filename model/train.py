@@ -44,6 +44,7 @@ from model import data
 from model.evaluate import Evaluation, evaluate
 from model.predict import PIPELINE_ARTIFACT, PIPELINE_FILE, Predictor, as_features, listing_text
 from model.registry import CHALLENGER, connect
+from pigeonhole.pii import mask
 from pigeonhole.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,19 +152,31 @@ def git_commit() -> str:
         return "unknown"
 
 
-def reference_sample(
-    predictor: Predictor, evaluation_rows: pd.DataFrame, rows: int, seed: int
-) -> pd.DataFrame:
-    """Held-out inputs with this model's predictions: what drift monitoring compares traffic with.
+def reference_samples(
+    predictor: Predictor, labelled: pd.DataFrame, held_out: pd.DataFrame, rows: int, seed: int
+) -> dict[str, pd.DataFrame]:
+    """What drift monitoring compares traffic with, as two samples.
 
-    Never training rows: a model is over-confident on rows it was fitted on, so a reference built
-    from them makes confidence drift fire on perfectly healthy traffic.
+    ``inputs``: listings drawn from the whole dataset, i.e. the market the model was trained on.
+    Held-out rows alone would not do for text: the grouped split keeps every near-duplicate title
+    on one side, so a text classifier would tell held-out titles from live ones on healthy traffic.
+    ``predictions``: this model's answers on held-out rows, never training rows: a model is
+    over-confident on rows it was fitted on, which makes confidence drift fire on healthy traffic.
+    Text is masked like the prediction log it is compared with (and because people read it).
     """
-    sample = evaluation_rows.sample(n=min(rows, len(evaluation_rows)), random_state=seed)
-    suggestions = predictor.suggest(sample)
-    return sample.reset_index(drop=True).assign(
-        predicted_category=suggestions["category"].to_numpy(), top_score=suggestions["score"].to_numpy()
+    inputs = labelled.sample(n=min(rows, len(labelled)), random_state=seed).drop(columns=["label"])
+    inputs = inputs.assign(title=inputs["title"].map(mask), description=inputs["description"].map(mask))
+    scored = held_out.sample(n=min(rows, len(held_out)), random_state=seed)
+    suggestions = predictor.suggest(scored)
+    predictions = pd.DataFrame(
+        {
+            "listing_id": scored["listing_id"].to_numpy(),
+            "label": scored["label"].to_numpy(),
+            "predicted_category": suggestions["category"].to_numpy(),
+            "top_score": suggestions["score"].to_numpy(),
+        }
     )
+    return {"inputs": inputs.reset_index(drop=True), "predictions": predictions}
 
 
 @contextmanager
@@ -254,11 +267,15 @@ def _log_run(
         eval_path = Path(tmp) / "evaluation.parquet"
         held_out.to_parquet(eval_path, index=False)
         mlflow.log_artifact(str(eval_path), EVAL_ARTIFACT_DIR)
-        reference_path = Path(tmp) / "reference.parquet"
-        reference_sample(predictor, held_out, settings.reference_rows, settings.seed).to_parquet(
-            reference_path, index=False
-        )
-        mlflow.log_artifact(str(reference_path), REFERENCE_ARTIFACT_DIR)
+        for name, sample in reference_samples(
+            predictor,
+            pd.concat([train, held_out], ignore_index=True),
+            held_out,
+            settings.reference_rows,
+            settings.seed,
+        ).items():
+            sample.to_parquet(Path(tmp) / f"{name}.parquet", index=False)
+            mlflow.log_artifact(str(Path(tmp) / f"{name}.parquet"), REFERENCE_ARTIFACT_DIR)
     log.info("logged metrics %s", json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()}))
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,9 +29,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Generate and validate listing datasets.", no_args_is_help=True)
+monitor_app = typer.Typer(help="Watch live traffic for drift.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
 
 console = Console(stderr=True)
 out = Console()
@@ -71,7 +74,7 @@ def _friendly_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (DataValidationError, RegistryError) as exc:
+        except (DataValidationError, RegistryError, typer.BadParameter) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except typer.Exit:
@@ -279,6 +282,60 @@ def versions_table(settings: Settings, rows: list[Any]) -> Table:
             row.decision,
         )
     return table
+
+
+def _window(window: str | None, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    end = (until or datetime.now(UTC)).astimezone(UTC)
+    if since is not None:
+        return since.astimezone(UTC), end
+    text = (window or "24h").strip().lower()
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise typer.BadParameter(f"--window {window!r}: use a number and m/h/d, e.g. 30m, 24h, 7d")
+    return end - timedelta(**{units[text[-1]]: float(text[:-1])}), end
+
+
+@monitor_app.command("drift")
+@_friendly_errors
+def monitor_drift(
+    window: Annotated[
+        str | None, typer.Option(help="How far back from --until to look: 30m, 24h, 7d.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Window start (ISO time, UTC if no zone); overrides --window.")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Window end (default now).")] = None,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Compare the window's logged traffic with the champion's reference; write the report and decide.
+
+    Exit codes for schedulers: 0 no drift (or too little data), 3 drift, 2 bad input or
+    configuration, 1 failure. Reports land in <home>/reports (PIGEONHOLE_REPORTS), with index.html.
+    """
+    from monitoring.drift import run_drift
+
+    settings = _settings(home=home, tracking_uri=tracking_uri)
+    start, end = _window(
+        window,
+        since and since.replace(tzinfo=since.tzinfo or UTC),
+        until and until.replace(tzinfo=until.tzinfo or UTC),
+    )
+    result = run_drift(settings, start, end)
+    out.print(
+        f"{result.decision.value.upper()}: model v{result.model_version}, {result.current_rows} rows "
+        f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, drift share {result.drift_share:.2f}"
+    )
+    for reason in result.reasons:
+        out.print(f"  {reason}", highlight=False)
+    for column, values in result.columns.items():
+        out.print(
+            f"  {column}: {values['method']} {values['value']} (threshold {values['threshold']})"
+            f"{'  DRIFTED' if values['drifted'] else ''}",
+            highlight=False,
+        )
+    out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()

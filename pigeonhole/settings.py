@@ -117,6 +117,27 @@ class Settings(BaseSettings):
         default=1.0, gt=0.0, description="How often buffered predictions are written."
     )
 
+    # Drift monitoring
+    reports: Path | None = Field(
+        default=None, description="Folder for drift reports; default <home>/reports."
+    )
+    drift_min_rows: int = Field(
+        default=500, ge=10, description="Fewer rows in the window: insufficient data."
+    )
+    drift_max_rows: int = Field(default=5000, ge=100, description="Larger windows are sampled down to this.")
+    drift_share: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Share of monitored columns that must drift to call drift."
+    )
+    drift_alone_columns: list[str] = Field(
+        default=["predicted_category"], description="Columns whose drift alone counts as drift."
+    )
+    drift_max_accuracy_drop: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="Accuracy on feedback this far below the champion's is drift.",
+    )
+
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         self.home = self.home.expanduser().resolve()
@@ -134,6 +155,10 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.reports or self.home / "reports"
 
     @property
     def log_dir(self) -> Path:

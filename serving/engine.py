@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 
 from model.predict import PIPELINE_FILE, Predictor
+from pigeonhole.pii import mask
 from pigeonhole.settings import ModelSource, Settings
 from serving import metrics
-from serving.pii import mask
 from serving.recorder import PredictionRecorder
 from serving.schemas import (
     FeedbackRequest,

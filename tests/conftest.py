@@ -76,3 +76,18 @@ def postgres_database(postgres_admin: str) -> Iterator[str]:
     yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
     with psycopg.connect(postgres_admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def served_home(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame) -> Path:
+    """A state folder whose registry has a promoted champion (v1), trained on ``listings``."""
+    from model import data
+    from model.promote import run_gate
+    from model.registry import connect
+    from model.train import train_and_register
+
+    home = tmp_path_factory.mktemp("served") / "state"
+    settings = Settings(home=home, min_class_count=5)
+    train_and_register(settings, data.validate(listings), source="synthetic")
+    assert run_gate(connect(settings), settings).promoted
+    return home

@@ -49,19 +49,21 @@ def test_run_records_lineage_and_artifacts(trained: tuple[Settings, TrainingResu
     } <= names
 
 
-def test_reference_sample_holds_only_held_out_rows_with_predictions(
-    trained: tuple[Settings, TrainingResult], listings: pd.DataFrame
-) -> None:
+def test_reference_predictions_come_only_from_held_out_rows(trained: tuple[Settings, TrainingResult]) -> None:
     _, result = trained
-    local = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference")
-    reference = pd.read_parquet(Path(local) / "reference.parquet")
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference"))
+    predictions, inputs = (
+        pd.read_parquet(folder / "predictions.parquet"),
+        pd.read_parquet(folder / "inputs.parquet"),
+    )
     held_out = pd.read_parquet(
         Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="evaluation"))
         / "evaluation.parquet"
     )
-    assert set(reference["listing_id"]) <= set(held_out["listing_id"])
-    assert {"predicted_category", "top_score", "title", "price"} <= set(reference.columns)
-    assert reference["top_score"].between(0, 1).all()
+    assert set(predictions["listing_id"]) <= set(held_out["listing_id"])
+    assert predictions["top_score"].between(0, 1).all() and predictions["predicted_category"].notna().all()
+    assert {"title", "description", "price"} <= set(inputs.columns) and len(inputs) > len(held_out)
+    assert not inputs["description"].str.contains("@example.com").any(), "contact details are masked"
 
 
 def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingResult]) -> None:

@@ -11,25 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 
-from model import data
-from model.promote import run_gate
-from model.registry import connect
-from model.train import train_and_register
-from pigeonhole.settings import Settings
 from tests.helpers import free_port
-
-
-@pytest.fixture(scope="session")
-def served_home(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame) -> Path:
-    """A state folder whose registry has a promoted champion (v1)."""
-    home = tmp_path_factory.mktemp("served") / "state"
-    settings = Settings(home=home, min_class_count=5)
-    train_and_register(settings, data.validate(listings), source="synthetic")
-    assert run_gate(connect(settings), settings).promoted
-    return home
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.pii import mask
+from pigeonhole.pii import mask
 
 
 @pytest.mark.parametrize(

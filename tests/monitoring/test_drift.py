@@ -1,0 +1,116 @@
+"""The drift job on traffic logged by the real engine: quiet on healthy traffic, firing on drift."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from model.synthetic import generate
+from monitoring.drift import Decision, run_drift
+from pigeonhole.cli import app
+from pigeonhole.settings import Settings
+from serving.engine import ModelHolder, SuggestionEngine
+from serving.recorder import PredictionRecorder
+from serving.schemas import FeedbackRequest, SuggestRequest
+from serving.sinks import FileSink
+
+
+def _settings(served_home: Path, tmp_path: Path) -> Settings:
+    """Registry from the shared trained home; logs and reports in this test's own folder."""
+    return Settings(
+        home=tmp_path / "state", tracking_uri=f"sqlite:///{served_home / 'mlflow.db'}", drift_min_rows=300
+    )
+
+
+def _replay(settings: Settings, rows: int, seed: int, drift: float, feedback_share: float = 0.0) -> None:
+    """Send generated listings through the real suggestion engine, which logs them like the service."""
+    holder = ModelHolder(settings)
+    assert holder.refresh()
+    sink = FileSink(settings.log_dir)
+    recorder = PredictionRecorder(sink, 100_000, 60)
+    engine = SuggestionEngine(settings, holder, recorder, sink)
+    listings = generate(rows, seed=seed, drift=drift)
+    for start in range(0, rows, 64):
+        chunk = listings.iloc[start : start + 64]
+        answers = engine.suggest(
+            [
+                SuggestRequest(
+                    title=r.title,
+                    description=r.description or None,
+                    price=None if r.price != r.price else r.price,
+                )
+                for r in chunk.itertuples()
+            ]
+        )
+        for answer, truth in zip(answers, chunk["category_path"], strict=True):
+            if hash(answer.request_id) % 100 < feedback_share * 100:
+                engine.feedback(FeedbackRequest(request_id=answer.request_id, chosen_category=truth))
+    assert recorder.flush()
+
+
+def _window() -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    return now - timedelta(hours=1), now + timedelta(minutes=1)
+
+
+def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None:
+    settings = _settings(served_home, tmp_path)
+    _replay(settings, 1200, seed=21, drift=0.0)
+    result = run_drift(settings, *_window())
+    assert result.decision is Decision.no_drift, result.reasons
+    assert result.exit_code == 0 and result.current_rows == 1200 and result.model_version == "1"
+    assert set(result.columns) >= {"title", "predicted_category", "top_score", "price"}
+    assert not any(column["drifted"] for column in result.columns.values())
+    assert result.report_html and Path(result.report_html).stat().st_size > 10_000
+    summary = json.loads(Path(result.summary_json or "").read_text())
+    assert (
+        summary["decision"] == "no_drift"
+        and summary["columns"]["title"]["method"] == "abs_text_content_drift"
+    )
+    assert "no_drift" in (settings.reports_dir / "index.html").read_text()
+
+
+def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Path, tmp_path: Path) -> None:
+    settings = _settings(served_home, tmp_path)
+    _replay(settings, 1200, seed=22, drift=1.0, feedback_share=0.3)
+    result = run_drift(settings, *_window())
+    assert result.decision is Decision.drift and result.exit_code == 3
+    assert result.columns["predicted_category"]["drifted"] and result.columns["title"]["drifted"]
+    assert result.feedback_rows > 200 and result.feedback_accuracy is not None
+    assert result.reference_accuracy is not None and result.feedback_accuracy < result.reference_accuracy
+
+
+def test_too_few_rows_is_insufficient_data_not_drift(served_home: Path, tmp_path: Path) -> None:
+    settings = _settings(served_home, tmp_path)
+    _replay(settings, 100, seed=23, drift=1.0)
+    result = run_drift(settings, *_window())
+    assert result.decision is Decision.insufficient_data and result.exit_code == 0
+    assert result.report_html is None and "at least 300" in result.reasons[0]
+
+
+def test_cli_exit_codes_for_schedulers(served_home: Path, tmp_path: Path) -> None:
+    settings = _settings(served_home, tmp_path)
+    _replay(settings, 800, seed=24, drift=1.0)
+    runner = CliRunner()
+    common = ["--home", str(settings.home), "--tracking-uri", settings.resolved_tracking_uri]
+    fired = runner.invoke(
+        app, ["monitor", "drift", "--window", "1h", *common], env={"PIGEONHOLE_DRIFT_MIN_ROWS": "300"}
+    )
+    assert fired.exit_code == 3, fired.output
+    assert "DRIFT" in fired.output and "report:" in fired.output
+    bad_window = runner.invoke(app, ["monitor", "drift", "--window", "soon", *common])
+    assert bad_window.exit_code == 2 and "30m, 24h, 7d" in bad_window.output
+    no_model = runner.invoke(app, ["monitor", "drift", "--home", str(tmp_path / "empty")])
+    assert no_model.exit_code == 2 and "champion" in no_model.output
+
+
+@pytest.mark.parametrize("window", ["30m", "24h", "7d"])
+def test_window_flags_parse(window: str) -> None:
+    from pigeonhole.cli import _window
+
+    start, end = _window(window, None, None)
+    assert timedelta(minutes=29) < end - start <= timedelta(days=7)
