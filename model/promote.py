@@ -19,7 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from model.evaluate import Evaluation, evaluate
 from model.registry import CHALLENGER, CHAMPION, load_predictor, require_alias, set_champion, version_by_alias
-from model.train import EVAL_ARTIFACT_DIR
+from model.train import EVAL_ARTIFACT_DIR, TRAIN_IDS_FILE
 from pigeonhole.settings import Settings
 
 
@@ -37,10 +37,22 @@ class GateDecision:
         return "promoted" if self.promoted else "rejected"
 
 
-def evaluation_rows(version: ModelVersion) -> pd.DataFrame:
-    """The held-out split logged with the version's training run."""
+def _logged(version: ModelVersion, name: str) -> pd.DataFrame:
     local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=EVAL_ARTIFACT_DIR)
-    return pd.read_parquet(Path(local) / "evaluation.parquet")
+    return pd.read_parquet(Path(local) / name)
+
+
+def evaluation_rows(challenger: ModelVersion, champion: ModelVersion | None) -> pd.DataFrame:
+    """The challenger's held-out split, less any listing the champion was trained on.
+
+    A retrained challenger usually shares most of its data with the champion; scoring the champion
+    on rows it learnt would flatter it and keep every retrained model out.
+    """
+    rows = _logged(challenger, "evaluation.parquet")
+    if champion is None:
+        return rows
+    seen = set(_logged(champion, TRAIN_IDS_FILE)["listing_id"])
+    return rows[~rows["listing_id"].isin(seen)].reset_index(drop=True)
 
 
 def judge(settings: Settings, challenger: Evaluation, champion: Evaluation | None) -> tuple[bool, list[str]]:
@@ -111,7 +123,7 @@ def run_gate(
             str(champion_version.version),
             ["challenger is already the champion"],
         )
-    rows = evaluation_rows(challenger_version) if rows is None else rows
+    rows = evaluation_rows(challenger_version, champion_version) if rows is None else rows
     challenger_eval = evaluate(load_predictor(settings, challenger_version), rows, k=settings.top_k)
     champion_eval = (
         evaluate(load_predictor(settings, champion_version), rows, k=settings.top_k)

@@ -59,6 +59,7 @@ INPUT_SCHEMA = Schema(
     ]
 )
 MLFLOW_MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+TRAIN_IDS_FILE = "train_ids.parquet"
 REFERENCE_ARTIFACT_DIR = "reference"
 EVAL_ARTIFACT_DIR = "evaluation"
 
@@ -267,6 +268,9 @@ def _log_run(
         eval_path = Path(tmp) / "evaluation.parquet"
         held_out.to_parquet(eval_path, index=False)
         mlflow.log_artifact(str(eval_path), EVAL_ARTIFACT_DIR)
+        train_ids = Path(tmp) / TRAIN_IDS_FILE  # lets a later gate leave out rows this model has seen
+        train[["listing_id"]].to_parquet(train_ids, index=False)
+        mlflow.log_artifact(str(train_ids), EVAL_ARTIFACT_DIR)
         for name, sample in reference_samples(
             predictor,
             pd.concat([train, held_out], ignore_index=True),

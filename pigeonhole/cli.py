@@ -314,6 +314,7 @@ def monitor_drift(
     configuration, 1 failure. Reports land in <home>/reports (PIGEONHOLE_REPORTS), with index.html.
     """
     from monitoring.drift import run_drift
+    from monitoring.trigger import fire
 
     settings = _settings(home=home, tracking_uri=tracking_uri)
     start, end = _window(
@@ -322,6 +323,7 @@ def monitor_drift(
         until and until.replace(tzinfo=until.tzinfo or UTC),
     )
     result = run_drift(settings, start, end)
+    triggered = fire(settings, result)
     out.print(
         f"{result.decision.value.upper()}: model v{result.model_version}, {result.current_rows} rows "
         f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, drift share {result.drift_share:.2f}"
@@ -334,8 +336,33 @@ def monitor_drift(
             f"{'  DRIFTED' if values['drifted'] else ''}",
             highlight=False,
         )
+    out.print(f"trigger: {triggered}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@_friendly_errors
+def retrain(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Reference dataset; default: the one the champion was trained on."),
+    ] = None,
+    feedback_days: Annotated[
+        float, typer.Option(min=0.0, help="Use feedback from this many days back.")
+    ] = 30.0,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Train a challenger on the reference data plus feedback-labelled traffic, then run the gate.
+
+    Exits 0 when the challenger was promoted, 3 when the gate kept the champion.
+    """
+    from monitoring.retrain import retrain as run_retrain
+
+    outcome = run_retrain(_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
+    out.print(outcome.summary(), highlight=False)
+    raise typer.Exit(0 if outcome.decision.promoted else 3)
 
 
 @app.command()

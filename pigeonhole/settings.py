@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,15 @@ class ModelSource(StrEnum):
 class LogSinkKind(StrEnum):
     files = "files"  # Parquet / JSONL partitioned by date under <home>/logs
     postgres = "postgres"  # tables in PostgreSQL (log_database_url)
+
+
+class TriggerKind(StrEnum):
+    """What the drift job does when it decides drift."""
+
+    none = "none"  # report only
+    local = "local"  # run `pigeonhole retrain` in-process
+    github = "github"  # repository_dispatch `drift-detected` to the retrain workflow
+    kubernetes = "kubernetes"  # create a retraining Job in the job's own namespace
 
 
 class Settings(BaseSettings):
@@ -137,6 +146,22 @@ class Settings(BaseSettings):
         le=1.0,
         description="Accuracy on feedback this far below the champion's is drift.",
     )
+
+    trigger: TriggerKind = TriggerKind.none
+    trigger_cooldown_hours: float = Field(
+        default=12.0, ge=0.0, description="After a trigger, further drift only reports until this passes."
+    )
+    github_repository: str | None = Field(
+        default=None, description="owner/name receiving repository_dispatch."
+    )
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PIGEONHOLE_GITHUB_TOKEN", "GITHUB_TOKEN"),
+        description="Token allowed to send repository_dispatch (contents: write).",
+    )
+    retrain_image: str | None = Field(default=None, description="Image of the retraining Job (kubernetes).")
+    retrain_data: str | None = Field(default=None, description="Dataset the retraining Job trains on.")
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:

@@ -1,0 +1,153 @@
+"""What happens when the drift job decides drift: a retraining, started by one of four backends.
+
+A cooldown (a small state file next to the reports) keeps one drift episode from starting a
+retraining storm: inside it, drift is still reported but nothing is started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from monitoring.drift import Decision, DriftResult
+from pigeonhole.settings import Settings, TriggerKind
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "last_trigger.json"
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DISPATCH_EVENT = "drift-detected"
+
+
+class TriggerError(RuntimeError):
+    """The backend could not start a retraining (misconfigured, refused, unreachable)."""
+
+
+def _cooldown_until(settings: Settings) -> datetime | None:
+    path = settings.reports_dir / STATE_FILE
+    if not path.exists():
+        return None
+    last = datetime.fromisoformat(json.loads(path.read_text())["at"])
+    until = last + timedelta(hours=settings.trigger_cooldown_hours)
+    return until if until > datetime.now(UTC) else None
+
+
+def github_dispatch(settings: Settings, result: DriftResult) -> str:
+    """POST a repository_dispatch `drift-detected` event; the retrain workflow listens for it."""
+    if not settings.github_repository or settings.github_token is None:
+        raise TriggerError("trigger=github needs PIGEONHOLE_GITHUB_REPOSITORY and GITHUB_TOKEN")
+    url = f"{settings.github_api_url.rstrip('/')}/repos/{settings.github_repository}/dispatches"
+    payload = {
+        "event_type": DISPATCH_EVENT,
+        "client_payload": {
+            "model_name": result.model_name,
+            "model_version": result.model_version,
+            "drift_share": result.drift_share,
+            "reasons": result.reasons,
+            "since": result.since,
+            "until": result.until,
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {settings.github_token.get_secret_value()}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    }
+    try:
+        response = httpx.post(url, json=payload, headers=headers, timeout=15)
+    except httpx.HTTPError as exc:
+        raise TriggerError(f"GitHub unreachable: {exc}") from exc
+    if response.status_code != 204:
+        raise TriggerError(f"GitHub refused the dispatch: {response.status_code} {response.text[:300]}")
+    return f"sent repository_dispatch '{DISPATCH_EVENT}' to {settings.github_repository}"
+
+
+def retrain_job_manifest(settings: Settings, namespace: str, now: datetime) -> dict[str, Any]:
+    """The Job the kubernetes backend submits: `pigeonhole retrain` in the platform's image."""
+    if not settings.retrain_image:
+        raise TriggerError("trigger=kubernetes needs PIGEONHOLE_RETRAIN_IMAGE")
+    command = ["pigeonhole", "retrain"] + (["--data", settings.retrain_data] if settings.retrain_data else [])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"pigeonhole-retrain-{now:%Y%m%d%H%M%S}",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "pigeonhole", "app.kubernetes.io/component": "retrain"},
+        },
+        "spec": {
+            "backoffLimit": 1,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {
+                    "labels": {
+                        "app.kubernetes.io/name": "pigeonhole",
+                        "app.kubernetes.io/component": "retrain",
+                    }
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "retrain",
+                            "image": settings.retrain_image,
+                            "command": command,
+                            "env": [{"name": "MLFLOW_TRACKING_URI", "value": settings.resolved_tracking_uri}],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def kubernetes_job(settings: Settings, result: DriftResult) -> str:
+    """Create the retraining Job in this pod's own namespace, with the in-cluster service account."""
+    from kubernetes import client, config
+
+    namespace = IN_CLUSTER_NAMESPACE.read_text().strip() if IN_CLUSTER_NAMESPACE.exists() else "default"
+    manifest = retrain_job_manifest(settings, namespace, datetime.now(UTC))
+    try:
+        config.load_incluster_config()
+        client.BatchV1Api().create_namespaced_job(namespace, manifest)
+    except Exception as exc:  # config and API errors have many types; all mean "not started"
+        raise TriggerError(f"could not create the retraining Job: {exc}") from exc
+    return f"created Job {manifest['metadata']['name']} in namespace {namespace}"
+
+
+def local_retrain(settings: Settings, result: DriftResult) -> str:
+    from monitoring.retrain import retrain
+
+    outcome = retrain(settings, Path(settings.retrain_data) if settings.retrain_data else None)
+    return outcome.summary()
+
+
+BACKENDS: dict[TriggerKind, Callable[[Settings, DriftResult], str]] = {
+    TriggerKind.github: github_dispatch,
+    TriggerKind.kubernetes: kubernetes_job,
+    TriggerKind.local: local_retrain,
+}
+
+
+def fire(settings: Settings, result: DriftResult) -> str:
+    """Start a retraining if the decision is drift, the backend is set and no cooldown runs."""
+    if result.decision is not Decision.drift:
+        return "nothing to trigger"
+    if settings.trigger is TriggerKind.none:
+        return "trigger=none: report only"
+    cooldown = _cooldown_until(settings)
+    if cooldown is not None:
+        return f"cooldown: retraining started recently; next trigger after {cooldown:%Y-%m-%d %H:%M} UTC"
+    message = BACKENDS[settings.trigger](settings, result)
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    (settings.reports_dir / STATE_FILE).write_text(
+        json.dumps({"at": datetime.now(UTC).isoformat(), "backend": settings.trigger.value})
+    )
+    log.info("trigger: %s", message)
+    return message

@@ -1,0 +1,128 @@
+"""Triggers: what drift starts, how often, and the retraining that closes the loop."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+import pytest
+from typer.main import get_command
+
+from model import data
+from model.promote import run_gate
+from model.registry import CHAMPION, connect
+from model.train import train_and_register
+from monitoring.drift import Decision, DriftResult
+from monitoring.retrain import feedback_listings, retrain
+from monitoring.trigger import TriggerError, fire, retrain_job_manifest
+from pigeonhole.cli import app
+from pigeonhole.settings import Settings, TriggerKind
+from tests.helpers import free_port
+from tests.monitoring.test_drift import _replay
+
+
+def _drift(decision: Decision = Decision.drift) -> DriftResult:
+    return DriftResult(
+        decision=decision,
+        reasons=["predicted_category drifted"],
+        since="a",
+        until="b",
+        model_name="listing-category",
+        model_version="3",
+        current_rows=900,
+        reference_rows=600,
+    )
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+    status: ClassVar[int] = 204
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).received.append({"path": self.path, "auth": self.headers["Authorization"], "body": body})
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Any:
+    port = free_port()
+    _Recorder.received, _Recorder.status = [], 204
+    server = HTTPServer(("127.0.0.1", port), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Settings(
+        home=tmp_path,
+        trigger=TriggerKind.github,
+        github_repository="acme/pigeonhole",
+        github_api_url=f"http://127.0.0.1:{port}",
+        github_token="s3cret",
+    )
+    server.shutdown()
+
+
+def test_github_dispatch_is_sent_once_per_cooldown(github: Settings) -> None:
+    assert "sent repository_dispatch 'drift-detected'" in fire(github, _drift())
+    [request] = _Recorder.received
+    assert request["path"] == "/repos/acme/pigeonhole/dispatches" and request["auth"] == "Bearer s3cret"
+    assert request["body"]["event_type"] == "drift-detected"
+    assert request["body"]["client_payload"]["model_version"] == "3"
+    assert fire(github, _drift()).startswith("cooldown"), "one drift episode must not trigger a storm"
+    assert len(_Recorder.received) == 1
+
+
+def test_github_refusal_is_an_error_not_silence(github: Settings) -> None:
+    _Recorder.status = 401
+    with pytest.raises(TriggerError, match="refused the dispatch: 401"):
+        fire(github, _drift())
+
+
+def test_nothing_fires_without_drift_or_backend(tmp_path: Path) -> None:
+    assert (
+        fire(Settings(home=tmp_path, trigger=TriggerKind.github), _drift(Decision.no_drift))
+        == "nothing to trigger"
+    )
+    assert fire(Settings(home=tmp_path), _drift()) == "trigger=none: report only"
+
+
+def test_kubernetes_job_runs_a_real_cli_command(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path,
+        retrain_image="ghcr.io/acme/pigeonhole:abc123",
+        retrain_data="s3://bucket/listings.parquet",
+        tracking_uri="http://mlflow:5000",
+    )
+    job = retrain_job_manifest(settings, "pigeonhole", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "pigeonhole"
+    assert container["image"] == "ghcr.io/acme/pigeonhole:abc123"
+    assert container["command"][:2] == ["pigeonhole", "retrain"]
+    assert container["command"][1] in get_command(app).commands  # type: ignore[attr-defined]
+    assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow:5000"} in container["env"]
+    with pytest.raises(TriggerError, match="RETRAIN_IMAGE"):
+        retrain_job_manifest(Settings(home=tmp_path), "x", datetime.now(UTC))
+
+
+def test_retraining_on_feedback_recovers_accuracy_and_is_promoted(
+    tmp_path: Path, listings: pd.DataFrame, listings_csv: Path
+) -> None:
+    settings = Settings(home=tmp_path / "state", min_class_count=5)
+    train_and_register(settings, data.validate(listings), source=str(listings_csv))
+    assert run_gate(connect(settings), settings).promoted
+    _replay(settings, 1500, seed=31, drift=1.0, feedback_share=0.6)
+    now = datetime.now(UTC)
+    labelled = feedback_listings(settings, now.replace(year=now.year - 1), now)
+    assert len(labelled) > 600 and labelled["listing_id"].str.startswith("feedback-").all()
+    outcome = retrain(settings)  # the champion's own dataset, found through its run
+    assert outcome.feedback_rows == len(labelled) and outcome.base_rows == len(listings)
+    assert outcome.decision.promoted, outcome.decision.reasons
+    champion = connect(settings).get_model_version_by_alias(settings.model_name, CHAMPION)
+    assert str(champion.version) == outcome.version == "2"
