@@ -314,6 +314,7 @@ def monitor_drift(
     configuration, 1 failure. Reports land in <home>/reports (PIGEONHOLE_REPORTS), with index.html.
     """
     from monitoring.drift import run_drift
+    from monitoring.publish import push
     from monitoring.trigger import fire
 
     settings = _settings(home=home, tracking_uri=tracking_uri)
@@ -324,6 +325,8 @@ def monitor_drift(
     )
     result = run_drift(settings, start, end)
     triggered = fire(settings, result)
+    if settings.pushgateway:
+        push(settings.pushgateway, result)
     out.print(
         f"{result.decision.value.upper()}: model v{result.model_version}, {result.current_rows} rows "
         f"from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, drift share {result.drift_share:.2f}"

@@ -160,6 +160,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PIGEONHOLE_GITHUB_TOKEN", "GITHUB_TOKEN"),
         description="Token allowed to send repository_dispatch (contents: write).",
     )
+    pushgateway: str | None = Field(default=None, description="Prometheus Pushgateway for drift job metrics.")
     retrain_image: str | None = Field(default=None, description="Image of the retraining Job (kubernetes).")
     retrain_data: str | None = Field(default=None, description="Dataset the retraining Job trains on.")
 
