@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: setup demo test lint bench bench-training bench-serving quality clean
+.PHONY: setup demo test lint bench bench-training bench-serving bench-drift quality clean
 
 $(BIN)/pigeonhole: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,13 @@ quality: setup ## our model vs the TF-IDF + LinearSVC reference on ../shared/dat
 bench-training: setup ## fit + log time and peak memory per ../shared/data file
 	$(BIN)/python -m benchmarks.training --data-dir $(SHARED_DATA)
 
-bench: bench-training bench-serving
+bench: bench-training bench-serving bench-drift
 
 clean:
 	rm -rf .pigeonhole .pytest_cache .mypy_cache .ruff_cache
 
 bench-serving: setup ## this service vs mlflow models serve vs bare FastAPI vs in-process (needs wrk)
 	$(BIN)/python -m benchmarks.serving
+
+bench-drift: setup ## false alarms, detection on real drift, accuracy recovered, drift job cost
+	$(BIN)/python -m benchmarks.drift --data-dir $(SHARED_DATA)

@@ -89,22 +89,34 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
             return pd.read_parquet(path)
         if ".csv" in suffixes or ".tsv" in suffixes:
-            return pd.read_csv(
-                path,
-                sep="\t" if ".tsv" in suffixes else ",",
-                dtype={
-                    "listing_id": str,
-                    "title": str,
-                    "description": str,
-                    "category_path": str,
-                    "price": object,
-                },
-                keep_default_na=False,
-                na_values={"price": [""], "description": [""]},
+            return _typed_extras(
+                pd.read_csv(
+                    path,
+                    sep="\t" if ".tsv" in suffixes else ",",
+                    dtype={
+                        "listing_id": str,
+                        "title": str,
+                        "description": str,
+                        "category_path": str,
+                        "price": object,
+                    },
+                    keep_default_na=False,
+                    na_values={"price": [""], "description": [""]},
+                )
             )
     except Exception as exc:  # pandas raises many types for a corrupt file; all mean the same here
         raise DataValidationError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from exc
     raise DataValidationError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
+
+
+def _typed_extras(frame: pd.DataFrame) -> pd.DataFrame:
+    """Extra columns (year, city, ...) read as text so that a title "NA" stays a title; give the
+    wholly numeric ones their numbers back, empty cells as missing."""
+    for column in frame.columns.difference(CONTRACT_COLUMNS):
+        text = frame[column].replace("", np.nan)
+        numbers = pd.to_numeric(text, errors="coerce")
+        frame[column] = numbers if numbers.notna().sum() == text.notna().sum() else text
+    return frame
 
 
 def validate(frame: pd.DataFrame, source: str = "dataset") -> pd.DataFrame:

@@ -139,3 +139,13 @@ def test_drift_knob_moves_mix_items_prices_and_phrasing() -> None:
 
     assert share_new(calm) == 0 and share_new(drifted) > 0.3
     assert drifted["title"].str.contains("WTS|quick sale|offers\\?|no lowballers|bargain").mean() > 0.2
+
+
+def test_extra_columns_keep_their_type_and_na_titles_stay_text(
+    tmp_path: Path, listings: pd.DataFrame
+) -> None:
+    frame = listings.head(4).assign(year=[2011, None, 2016, 2017], city=["london", "", "paris", "NA"])
+    frame.loc[0, "title"] = "NA"
+    loaded = data.load_listings(_write(frame, tmp_path / "x.csv"))
+    assert loaded["year"].dtype == float and loaded["year"].isna().sum() == 1
+    assert loaded.loc[0, "title"] == "NA" and loaded.loc[3, "city"] == "NA"

@@ -1,0 +1,231 @@
+"""Drift detection measured: false alarms, real drift, accuracy recovered, and cost (`make bench-drift`).
+
+Scenarios (each a "before" period the champion is trained on, and an "after" period of traffic):
+myntra listings up to 2012 vs 2015 and later; craigslist US cities vs Asian and European cities;
+the synthetic generator at drift 0 vs 1. For each, the champion is trained on 80 % of the before
+period, the reference is built exactly as training logs it (inputs from the before period,
+predictions on its held-out rows), and the drift decision (monitoring/drift.py, default policy)
+is taken on 1,500-row windows: same-period windows drawn from held-out before-period rows
+measure false alarms, after-period windows measure detection. Then a challenger trained on the
+before period plus 30 % of the after period (as if sellers' feedback had labelled it) is scored
+on the rest of the after period, against the champion.
+
+Cost: the drift job's work on 10k, 100k and 1M logged rows against a 20k reference, text included:
+reading the window from the file sink, sampling it down, and the Evidently comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from model import data
+from model.evaluate import evaluate
+from model.synthetic import generate
+from model.train import fit, reference_samples
+from monitoring.drift import Decision, DriftResult, compare, decide
+from pigeonhole.settings import Settings
+from serving.sinks import FileSink
+
+WINDOW = 1500
+console = Console(width=180)
+Scenario = tuple[str, Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]]
+
+
+def _myntra(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = data.load_listings(data_dir / "myntra.csv.gz")
+    return frame[frame["year"] <= 2012], frame[frame["year"] >= 2015]
+
+
+def _craigslist(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = data.load_listings(data_dir / "craigslist.csv.gz")
+    us = frame["city"].isin(["newyork", "chicago", "seattle"])
+    return frame[us], frame[~us]
+
+
+def _synthetic(_: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return data.validate(generate(12000, seed=1)), data.validate(generate(6000, seed=2, drift=1.0))
+
+
+SCENARIOS: list[Scenario] = [
+    ("myntra ≤2012 → 2015+", _myntra),
+    ("craigslist US → Asia/Europe", _craigslist),
+    ("synthetic drift 0 → 1", _synthetic),
+]
+
+
+def _window_result(settings: Settings, reference: pd.DataFrame, window: pd.DataFrame) -> DriftResult:
+    result = DriftResult(
+        decision=Decision.no_drift,
+        reasons=[],
+        since="",
+        until="",
+        model_name="",
+        model_version="",
+        current_rows=len(window),
+        reference_rows=len(reference),
+    )
+    result.columns, _ = compare(reference, window)
+    decide(settings, result)
+    return result
+
+
+def _traffic(predictor: object, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the prediction log holds them: inputs plus the champion's answer."""
+    answers = predictor.suggest(rows)  # type: ignore[attr-defined]
+    return rows.reset_index(drop=True).assign(
+        predicted_category=answers["category"].to_numpy(), top_score=answers["score"].to_numpy()
+    )
+
+
+def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: int) -> list[str]:
+    settings = Settings()
+    labelled, _ = data.assign_labels(before, 2, 10, settings.rare_classes, settings.rare_bucket)
+    train, held_out = data.split(labelled, settings.test_size, settings.seed)
+    champion = fit(train)
+    samples = reference_samples(champion, labelled, held_out, 5000, settings.seed)
+    size = min(len(samples["inputs"]), len(samples["predictions"]))
+    reference = (
+        samples["inputs"]
+        .head(size)
+        .assign(
+            predicted_category=samples["predictions"]["predicted_category"].head(size).to_numpy(),
+            top_score=samples["predictions"]["top_score"].head(size).to_numpy(),
+        )
+    )
+    calm_pool = _traffic(champion, held_out)
+    drift_pool = _traffic(champion, after)
+    started = time.perf_counter()
+    false_alarms = sum(
+        _window_result(
+            settings, reference, calm_pool.sample(min(WINDOW, len(calm_pool)), random_state=i)
+        ).decision
+        is Decision.drift
+        for i in range(windows)
+    )
+    detected = [
+        _window_result(settings, reference, drift_pool.sample(WINDOW, random_state=i)) for i in range(windows)
+    ]
+    seconds = (time.perf_counter() - started) / (2 * windows)
+    drifted_columns = sorted({c for r in detected for c, v in r.columns.items() if v["drifted"]})
+    after_labelled, _ = data.assign_labels(after, 2, 1, settings.rare_classes, settings.rare_bucket)
+    feedback = after_labelled.sample(frac=0.3, random_state=0)
+    rest = after_labelled.drop(feedback.index)
+    challenger = fit(pd.concat([train, feedback], ignore_index=True))
+    before_acc = evaluate(champion, rest).metrics["accuracy"]
+    after_acc = evaluate(challenger, rest).metrics["accuracy"]
+    same_period = evaluate(champion, held_out).metrics["accuracy"]
+    return [
+        name,
+        f"{len(train):,} / {len(reference):,}",
+        f"{false_alarms}/{windows}",
+        f"{sum(r.decision is Decision.drift for r in detected)}/{windows}",
+        ", ".join(drifted_columns),
+        f"{seconds:.2f}",
+        f"{same_period:.3f}",
+        f"{before_acc:.3f}",
+        f"{after_acc:.3f}",
+    ]
+
+
+def _log_window(folder: Path, pool: pd.DataFrame, rows: int, now: datetime) -> None:
+    """``rows`` logged predictions in the file sink's layout, as the service would have left them."""
+    current = pool.sample(rows, replace=True, random_state=0).reset_index(drop=True)
+    current = current.rename(columns={"predicted_category": "top_category"}).assign(
+        request_id=[f"r{i}" for i in range(rows)],
+        ts=(now - timedelta(minutes=30)).isoformat(),
+        variant="champion",
+        model_version="1",
+    )
+    partition = folder / "predictions" / f"date={now:%Y-%m-%d}"
+    partition.mkdir(parents=True, exist_ok=True)
+    current.to_parquet(partition / "part-0.parquet", index=False)
+
+
+def run_cost(rows: int, reference: pd.DataFrame, pool: pd.DataFrame) -> list[str]:
+    """Time and peak RSS of the job's work on a logged window: read it, sample it down, compare."""
+    settings = Settings()
+    now = datetime.now(UTC)
+    folder = Path(tempfile.mkdtemp())
+    _log_window(folder, pool, rows, now)
+    process = psutil.Process()
+    peak = [process.memory_info().rss]
+    done = threading.Event()
+
+    def sample_rss() -> None:
+        while not done.wait(0.05):
+            peak.append(process.memory_info().rss)
+
+    watcher = threading.Thread(target=sample_rss)
+    watcher.start()
+    started = time.perf_counter()
+    current = FileSink(folder).read_predictions(now - timedelta(hours=1), now)
+    current = current.rename(columns={"top_category": "predicted_category"})
+    window = current.sample(n=min(settings.drift_max_rows, len(current)), random_state=settings.seed)
+    _window_result(settings, reference, window)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(folder)
+    done.set()
+    watcher.join()
+    return [f"{rows:,}", f"{len(reference):,}", f"{seconds:.2f}", f"{max(peak) / 2**20:,.0f}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--windows", type=int, default=20, help="Windows per scenario and side.")
+    args = parser.parse_args()
+    table = Table(title=f"Drift detection on {WINDOW}-row windows (default policy)")
+    for column in (
+        "scenario",
+        "train / reference rows",
+        "false alarms",
+        "detected",
+        "columns that drifted",
+        "s / report",
+        "champion acc, same period",
+        "champion acc, after",
+        "retrained acc, after",
+    ):
+        table.add_column(column)
+    for name, load in SCENARIOS:
+        if (
+            name.startswith(("myntra", "craigslist"))
+            and not (args.data_dir / f"{name.split()[0]}.csv.gz").exists()
+        ):
+            continue
+        console.log(f"scenario: {name}")
+        table.add_row(*run_scenario(name, *load(args.data_dir), windows=args.windows))
+    console.print(table)
+    cost = Table(title="Drift job cost: read the logged window (Parquet), sample to 5,000 rows, compare")
+    for column in ("current rows", "reference rows", "seconds", "peak RSS MiB"):
+        cost.add_column(column, justify="right")
+    settings = Settings()
+    before = data.validate(generate(30000, seed=5))
+    labelled, _ = data.assign_labels(before, 2, 10, settings.rare_classes, settings.rare_bucket)
+    champion = fit(labelled)
+    reference = _traffic(champion, labelled.sample(20000, random_state=0))
+    pool = _traffic(champion, data.validate(generate(10000, seed=6, drift=0.3)))
+    for rows in (10_000, 100_000, 1_000_000):
+        console.log(f"cost: {rows:,} rows")
+        cost.add_row(*run_cost(rows, reference, pool))
+    console.print(cost)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
