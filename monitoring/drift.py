@@ -22,11 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import ValueDrift
+from evidently.metrics import DriftedColumnsCount, ValueDrift
+from evidently.sdk.models import PanelMetric
+from evidently.sdk.panels import line_plot_panel
+from evidently.ui.workspace import Workspace
 
 from model.registry import CHAMPION, connect, require_alias
 from model.train import REFERENCE_ARTIFACT_DIR
@@ -141,7 +145,7 @@ def _frame(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def compare(
-    reference: pd.DataFrame, current: pd.DataFrame
+    reference: pd.DataFrame, current: pd.DataFrame, drift_share: float = 0.5
 ) -> tuple[dict[str, dict[str, float | bool | str]], object]:
     """Run Evidently with the pinned methods; return per-column results and the snapshot."""
     columns = _columns(reference, current)
@@ -151,13 +155,28 @@ def compare(
         categorical_columns=[c for c in columns if c == "predicted_category"],
     )
     report = Report(
-        [ValueDrift(column=c, method=COLUMN_METHODS[c][0], threshold=COLUMN_METHODS[c][1]) for c in columns]
+        [
+            *(
+                ValueDrift(column=c, method=COLUMN_METHODS[c][0], threshold=COLUMN_METHODS[c][1])
+                for c in columns
+            ),
+            DriftedColumnsCount(  # the workspace dashboard plots its share over time
+                columns=columns,
+                drift_share=drift_share,
+                per_column_method={c: COLUMN_METHODS[c][0] for c in columns},
+                per_column_threshold={c: COLUMN_METHODS[c][1] for c in columns},
+            ),
+        ]
     )
     snapshot = report.run(
         Dataset.from_pandas(_frame(current, columns), data_definition=definition),
         Dataset.from_pandas(_frame(reference, columns), data_definition=definition),
     )
-    values = {m["config"]["column"]: float(m["value"]) for m in snapshot.dict()["metrics"]}
+    values = {
+        m["config"]["column"]: float(m["value"])
+        for m in snapshot.dict()["metrics"]
+        if m["config"]["type"].endswith(":ValueDrift")
+    }
     results: dict[str, dict[str, float | bool | str]] = {
         c: {
             "method": COLUMN_METHODS[c][0],
@@ -234,7 +253,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
     else:
         current = _sample(predictions, settings.drift_max_rows, settings.seed)
         result.columns, snapshot = compare(
-            _sample(reference, settings.drift_max_rows, settings.seed), current
+            _sample(reference, settings.drift_max_rows, settings.seed), current, settings.drift_share
         )
         decide(settings, result)
     write_outputs(settings, result, snapshot)
@@ -248,9 +267,43 @@ def write_outputs(settings: Settings, result: DriftResult, snapshot: object | No
     if snapshot is not None:
         result.report_html = str(folder / "report.html")
         snapshot.save_html(result.report_html)  # type: ignore[attr-defined]
+        add_to_workspace(settings, snapshot)
     result.summary_json = str(folder / "summary.json")
     Path(result.summary_json).write_text(json.dumps(asdict(result), indent=2, default=str))
     write_index(settings.reports_dir)
+
+
+def add_to_workspace(settings: Settings, snapshot: object) -> None:
+    """Keep the run in an Evidently workspace, one project per registered model, so that
+    `evidently ui --workspace <reports>/workspace` shows data scientists the history."""
+    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
+    found = workspace.search_project(settings.model_name)
+    project = found[0] if found else _create_project(workspace, settings.model_name)
+    workspace.add_run(project.id, snapshot, include_data=False)
+
+
+def _create_project(workspace: Workspace, name: str) -> Any:
+    project = workspace.create_project(name, description=f"Drift of live traffic for model {name}")
+    project.dashboard.add_panel(
+        line_plot_panel(
+            "Share of drifted columns",
+            [
+                PanelMetric(
+                    metric="DriftedColumnsCount", metric_labels={"value_type": "share"}, legend="share"
+                )
+            ],
+        )
+    )
+    project.dashboard.add_panel(
+        line_plot_panel(
+            "Per-column drift score",
+            [
+                PanelMetric(metric="ValueDrift", metric_labels={"column": column}, legend=column)
+                for column in COLUMN_METHODS
+            ],
+        )
+    )
+    return project
 
 
 def write_index(reports: Path) -> Path:

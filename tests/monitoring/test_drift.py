@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from evidently.ui.workspace import Workspace
 from typer.testing import CliRunner
 
 from model.synthetic import generate
@@ -72,6 +73,10 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
         and summary["columns"]["title"]["method"] == "abs_text_content_drift"
     )
     assert "no_drift" in (settings.reports_dir / "index.html").read_text()
+    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
+    [project] = workspace.search_project("listing-category")
+    assert len(workspace.list_runs(project.id)) == 1, "the run is in the Evidently workspace"
+    assert len(workspace.get_dashboard(project.id).panels) == 2
 
 
 def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Path, tmp_path: Path) -> None:
