@@ -18,12 +18,14 @@ from __future__ import annotations
 import html
 import json
 import logging
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import mlflow
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
@@ -31,6 +33,8 @@ from evidently.metrics import DriftedColumnsCount, ValueDrift
 from evidently.sdk.models import PanelMetric
 from evidently.sdk.panels import line_plot_panel
 from evidently.ui.workspace import Workspace
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractFileSystem
 
 from model.registry import CHAMPION, connect, require_alias
 from model.train import REFERENCE_ARTIFACT_DIR
@@ -261,24 +265,40 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
     return result
 
 
+def reports_fs(settings: Settings) -> tuple[AbstractFileSystem, str]:
+    """The reports location as a filesystem and a root path: a local folder or any fsspec URL."""
+    fs, root = fsspec.core.url_to_fs(settings.reports_location)
+    return fs, root.rstrip("/")
+
+
+def _location(fs: AbstractFileSystem, path: str) -> str:
+    """A plain path for local files (what people paste into a browser), a URL for anything else."""
+    return path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path)
+
+
 def write_outputs(settings: Settings, result: DriftResult, snapshot: object | None) -> None:
-    folder = settings.reports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder.mkdir(parents=True, exist_ok=True)
+    fs, root = reports_fs(settings)
+    folder = f"{root}/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    fs.makedirs(folder, exist_ok=True)
     if snapshot is not None:
-        result.report_html = str(folder / "report.html")
-        snapshot.save_html(result.report_html)  # type: ignore[attr-defined]
-        add_to_workspace(settings, snapshot)
-    result.summary_json = str(folder / "summary.json")
-    Path(result.summary_json).write_text(json.dumps(asdict(result), indent=2, default=str))
-    write_index(settings.reports_dir)
+        with tempfile.TemporaryDirectory() as tmp:
+            snapshot.save_html(f"{tmp}/report.html")  # type: ignore[attr-defined]
+            fs.put_file(f"{tmp}/report.html", f"{folder}/report.html")
+        result.report_html = _location(fs, f"{folder}/report.html")
+        if isinstance(fs, LocalFileSystem):
+            add_to_workspace(Path(root) / "workspace", settings.model_name, snapshot)
+    result.summary_json = _location(fs, f"{folder}/summary.json")
+    fs.pipe_file(f"{folder}/summary.json", json.dumps(asdict(result), indent=2, default=str).encode())
+    write_index(fs, root)
 
 
-def add_to_workspace(settings: Settings, snapshot: object) -> None:
+def add_to_workspace(location: Path, model_name: str, snapshot: object) -> None:
     """Keep the run in an Evidently workspace, one project per registered model, so that
-    `evidently ui --workspace <reports>/workspace` shows data scientists the history."""
-    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
-    found = workspace.search_project(settings.model_name)
-    project = found[0] if found else _create_project(workspace, settings.model_name)
+    `evidently ui --workspace <reports>/workspace` shows data scientists the history.
+    (A local workspace only: with reports in an object store, the HTML and JSON are what is kept.)"""
+    workspace = Workspace.create(str(location))
+    found = workspace.search_project(model_name)
+    project = found[0] if found else _create_project(workspace, model_name)
     workspace.add_run(project.id, snapshot, include_data=False)
 
 
@@ -306,21 +326,18 @@ def _create_project(workspace: Workspace, name: str) -> Any:
     return project
 
 
-def write_index(reports: Path) -> Path:
+def write_index(fs: AbstractFileSystem, root: str) -> str:
     """A static page listing every run with its decision, for people who just open files."""
     rows = []
-    for summary_path in sorted(reports.glob("*/summary.json"), reverse=True):
-        summary = json.loads(summary_path.read_text())
-        link = (
-            f'<a href="{summary_path.parent.name}/report.html">report</a>'
-            if summary.get("report_html")
-            else "-"
-        )
+    for summary_path in sorted(fs.glob(f"{root}/*/summary.json"), reverse=True):
+        summary = json.loads(fs.cat_file(summary_path))
+        run = summary_path.rstrip("/").split("/")[-2]
+        link = f'<a href="{run}/report.html">report</a>' if summary.get("report_html") else "-"
         rows.append(
-            f"<tr><td>{html.escape(summary_path.parent.name)}</td><td>{html.escape(summary['decision'])}</td>"
+            f"<tr><td>{html.escape(run)}</td><td>{html.escape(summary['decision'])}</td>"
             f"<td>v{html.escape(summary['model_version'])}</td><td>{summary['current_rows']}</td>"
             f"<td>{summary['drift_share']}</td><td>{html.escape('; '.join(summary['reasons']))}</td>"
-            f'<td>{link}</td><td><a href="{summary_path.parent.name}/summary.json">json</a></td></tr>'
+            f'<td>{link}</td><td><a href="{run}/summary.json">json</a></td></tr>'
         )
     page = (
         "<!doctype html><meta charset=utf-8><title>pigeonhole drift reports</title>"
@@ -329,6 +346,5 @@ def write_index(reports: Path) -> Path:
         + "".join(rows)
         + "</table>"
     )
-    index = reports / "index.html"
-    index.write_text(page)
-    return index
+    fs.pipe_file(f"{root}/index.html", page.encode())
+    return f"{root}/index.html"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from monitoring.drift import Decision, DriftResult
+from monitoring.drift import Decision, DriftResult, reports_fs
 from pigeonhole.settings import Settings, TriggerKind
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,10 @@ class TriggerError(RuntimeError):
 
 
 def _cooldown_until(settings: Settings) -> datetime | None:
-    path = settings.reports_dir / STATE_FILE
-    if not path.exists():
+    fs, root = reports_fs(settings)
+    if not fs.exists(f"{root}/{STATE_FILE}"):
         return None
-    last = datetime.fromisoformat(json.loads(path.read_text())["at"])
+    last = datetime.fromisoformat(json.loads(fs.cat_file(f"{root}/{STATE_FILE}"))["at"])
     until = last + timedelta(hours=settings.trigger_cooldown_hours)
     return until if until > datetime.now(UTC) else None
 
@@ -145,9 +145,9 @@ def fire(settings: Settings, result: DriftResult) -> str:
     if cooldown is not None:
         return f"cooldown: retraining started recently; next trigger after {cooldown:%Y-%m-%d %H:%M} UTC"
     message = BACKENDS[settings.trigger](settings, result)
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    (settings.reports_dir / STATE_FILE).write_text(
-        json.dumps({"at": datetime.now(UTC).isoformat(), "backend": settings.trigger.value})
-    )
+    fs, root = reports_fs(settings)
+    fs.makedirs(root, exist_ok=True)
+    state = {"at": datetime.now(UTC).isoformat(), "backend": settings.trigger.value}
+    fs.pipe_file(f"{root}/{STATE_FILE}", json.dumps(state).encode())
     log.info("trigger: %s", message)
     return message

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
     )
 
     # Drift monitoring
-    reports: Path | None = Field(
-        default=None, description="Folder for drift reports; default <home>/reports."
+    reports: str | None = Field(
+        default=None,
+        description="Drift reports: a folder or any fsspec URL (s3://...); default <home>/reports.",
     )
     drift_min_rows: int = Field(
         default=500, ge=10, description="Fewer rows in the window: insufficient data."
@@ -183,8 +184,8 @@ class Settings(BaseSettings):
         return self.home / "data"
 
     @property
-    def reports_dir(self) -> Path:
-        return self.reports or self.home / "reports"
+    def reports_location(self) -> str:
+        return self.reports or str(self.home / "reports")
 
     @property
     def log_dir(self) -> Path:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import fsspec
 import pytest
 from evidently.ui.workspace import Workspace
 from typer.testing import CliRunner
@@ -72,8 +73,9 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
         summary["decision"] == "no_drift"
         and summary["columns"]["title"]["method"] == "abs_text_content_drift"
     )
-    assert "no_drift" in (settings.reports_dir / "index.html").read_text()
-    workspace = Workspace.create(str(settings.reports_dir / "workspace"))
+    reports = Path(settings.reports_location)
+    assert "no_drift" in (reports / "index.html").read_text()
+    workspace = Workspace.create(str(reports / "workspace"))
     [project] = workspace.search_project("listing-category")
     assert len(workspace.list_runs(project.id)) == 1, "the run is in the Evidently workspace"
     assert len(workspace.get_dashboard(project.id).panels) == 2
@@ -119,3 +121,13 @@ def test_window_flags_parse(window: str) -> None:
 
     start, end = _window(window, None, None)
     assert timedelta(minutes=29) < end - start <= timedelta(days=7)
+
+
+def test_reports_go_to_any_fsspec_location(served_home: Path, tmp_path: Path) -> None:
+    settings = _settings(served_home, tmp_path).model_copy(update={"reports": "memory://pigeonhole/reports"})
+    _replay(settings, 400, seed=25, drift=1.0)
+    result = run_drift(settings, *_window())
+    fs = fsspec.filesystem("memory")
+    assert result.report_html and result.report_html.startswith("memory://")
+    assert fs.exists(result.report_html) and fs.exists(result.summary_json or "")
+    assert "drift" in fs.cat_file("/pigeonhole/reports/index.html").decode()
