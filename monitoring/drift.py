@@ -28,8 +28,8 @@ from typing import Any
 import fsspec
 import mlflow
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.metrics import DriftedColumnsCount, ValueDrift
+from evidently import DataDefinition, Dataset, MulticlassClassification, Report
+from evidently.metrics import Accuracy, DriftedColumnsCount, ValueDrift
 from evidently.sdk.models import PanelMetric
 from evidently.sdk.panels import line_plot_panel
 from evidently.ui.workspace import Workspace
@@ -193,16 +193,28 @@ def compare(
     return results, snapshot
 
 
-def feedback_accuracy(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[int, float | None]:
-    """Share of feedback whose chosen category was the top suggestion, joined on request id."""
+def feedback_pairs(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """The seller's choice (target) beside the top suggestion (prediction), joined on request id."""
     if feedback.empty or predictions.empty:
-        return 0, None
+        return pd.DataFrame(columns=["target", "prediction"])
     joined = feedback.dropna(subset=["request_id"]).merge(
         predictions[["request_id", "predicted_category"]], on="request_id", how="inner"
     )
-    if joined.empty:
-        return 0, None
-    return len(joined), float((joined["chosen_category"] == joined["predicted_category"]).mean())
+    return pd.DataFrame(
+        {
+            "target": joined["chosen_category"].astype(str),
+            "prediction": joined["predicted_category"].astype(str),
+        }
+    )
+
+
+def quality_snapshot(pairs: pd.DataFrame) -> object:
+    """Evidently's accuracy of the top suggestion against sellers' choices, for the workspace."""
+    definition = DataDefinition(
+        categorical_columns=["target", "prediction"],
+        classification=[MulticlassClassification(target="target", prediction_labels="prediction")],
+    )
+    return Report([Accuracy()]).run(Dataset.from_pandas(pairs, data_definition=definition), None)
 
 
 def decide(settings: Settings, result: DriftResult) -> None:
@@ -247,7 +259,10 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         reference_rows=len(reference),
         reference_accuracy=reference_accuracy,
     )
-    result.feedback_rows, result.feedback_accuracy = feedback_accuracy(predictions, feedback)
+    pairs = feedback_pairs(predictions, feedback)
+    result.feedback_rows = len(pairs)
+    result.feedback_accuracy = float((pairs["target"] == pairs["prediction"]).mean()) if len(pairs) else None
+    snapshots = [quality_snapshot(pairs)] if len(pairs) else []
     snapshot = None
     if len(predictions) < settings.drift_min_rows:
         result.reasons = [
@@ -260,7 +275,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
             _sample(reference, settings.drift_max_rows, settings.seed), current, settings.drift_share
         )
         decide(settings, result)
-    write_outputs(settings, result, snapshot)
+    write_outputs(settings, result, snapshot, snapshots)
     log.info("drift job: %s (%s)", result.decision.value, "; ".join(result.reasons))
     return result
 
@@ -276,7 +291,9 @@ def _location(fs: AbstractFileSystem, path: str) -> str:
     return path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path)
 
 
-def write_outputs(settings: Settings, result: DriftResult, snapshot: object | None) -> None:
+def write_outputs(
+    settings: Settings, result: DriftResult, snapshot: object | None, quality: list[object]
+) -> None:
     fs, root = reports_fs(settings)
     folder = f"{root}/{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     fs.makedirs(folder, exist_ok=True)
@@ -286,20 +303,21 @@ def write_outputs(settings: Settings, result: DriftResult, snapshot: object | No
             fs.put_file(f"{tmp}/report.html", f"{folder}/report.html")
         result.report_html = _location(fs, f"{folder}/report.html")
         if isinstance(fs, LocalFileSystem):
-            add_to_workspace(Path(root) / "workspace", settings.model_name, snapshot)
+            add_to_workspace(Path(root) / "workspace", settings.model_name, [snapshot, *quality])
     result.summary_json = _location(fs, f"{folder}/summary.json")
     fs.pipe_file(f"{folder}/summary.json", json.dumps(asdict(result), indent=2, default=str).encode())
     write_index(fs, root)
 
 
-def add_to_workspace(location: Path, model_name: str, snapshot: object) -> None:
+def add_to_workspace(location: Path, model_name: str, snapshots: list[object]) -> None:
     """Keep the run in an Evidently workspace, one project per registered model, so that
     `evidently ui --workspace <reports>/workspace` shows data scientists the history.
     (A local workspace only: with reports in an object store, the HTML and JSON are what is kept.)"""
     workspace = Workspace.create(str(location))
     found = workspace.search_project(model_name)
     project = found[0] if found else _create_project(workspace, model_name)
-    workspace.add_run(project.id, snapshot, include_data=False)
+    for snapshot in snapshots:
+        workspace.add_run(project.id, snapshot, include_data=False)
 
 
 def _create_project(workspace: Workspace, name: str) -> Any:
@@ -321,6 +339,12 @@ def _create_project(workspace: Workspace, name: str) -> Any:
                 PanelMetric(metric="ValueDrift", metric_labels={"column": column}, legend=column)
                 for column in COLUMN_METHODS
             ],
+        )
+    )
+    project.dashboard.add_panel(
+        line_plot_panel(
+            "Accuracy of the top suggestion on sellers' feedback",
+            [PanelMetric(metric="Accuracy", legend="accuracy on feedback")],
         )
     )
     return project

@@ -78,7 +78,7 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
     workspace = Workspace.create(str(reports / "workspace"))
     [project] = workspace.search_project("listing-category")
     assert len(workspace.list_runs(project.id)) == 1, "the run is in the Evidently workspace"
-    assert len(workspace.get_dashboard(project.id).panels) == 2
+    assert len(workspace.get_dashboard(project.id).panels) == 3
 
 
 def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Path, tmp_path: Path) -> None:
@@ -89,6 +89,9 @@ def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Pa
     assert result.columns["predicted_category"]["drifted"] and result.columns["title"]["drifted"]
     assert result.feedback_rows > 200 and result.feedback_accuracy is not None
     assert result.reference_accuracy is not None and result.feedback_accuracy < result.reference_accuracy
+    workspace = Workspace.create(str(Path(settings.reports_location) / "workspace"))
+    [project] = workspace.search_project("listing-category")
+    assert len(workspace.list_runs(project.id)) == 2, "drift and accuracy-on-feedback snapshots"
 
 
 def test_too_few_rows_is_insufficient_data_not_drift(served_home: Path, tmp_path: Path) -> None:
