@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
+from tests.helpers import free_port
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -43,3 +50,31 @@ def test_built_bento_serves_the_champion_it_was_built_with(
         assert answer["suggestions"][0]["category"] == "Electronics > Video games & consoles"
     finally:
         stop_server(server)
+
+
+def test_pigeonhole_serve_runs_the_service(served_home: Path, tmp_path: Path) -> None:
+    """The README's `pigeonhole serve` command, for real, as a subprocess."""
+    port = free_port()
+    cli = shutil.which("pigeonhole", path=str(Path(sys.executable).parent))
+    assert cli is not None
+    env = {**os.environ, "PIGEONHOLE_WORKERS": "1", "PIGEONHOLE_RELOAD_SECONDS": "0"}
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [cli, "serve", "--port", str(port), "--home", str(served_home)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline, ready = time.monotonic() + 90, False
+        while time.monotonic() < deadline and not ready:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert ready, (tmp_path / "serve.log").read_text()[-2000:]
+        answer = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"title": "Dell XPS 13 laptop"}).json()
+        assert answer["suggestions"][0]["category"] == "Electronics > Laptops"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
