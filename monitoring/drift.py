@@ -193,13 +193,20 @@ def compare(
     return results, snapshot
 
 
+def answered_feedback(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """Each feedback record beside the logged prediction it answers (joined on request id)."""
+    if feedback.empty or predictions.empty:
+        return pd.DataFrame(
+            columns=[*feedback.columns, *predictions.columns.drop("request_id", errors="ignore")]
+        )
+    return feedback.dropna(subset=["request_id"]).merge(
+        predictions, on="request_id", how="inner", suffixes=("", "_prediction")
+    )
+
+
 def feedback_pairs(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     """The seller's choice (target) beside the top suggestion (prediction), joined on request id."""
-    if feedback.empty or predictions.empty:
-        return pd.DataFrame(columns=["target", "prediction"])
-    joined = feedback.dropna(subset=["request_id"]).merge(
-        predictions[["request_id", "predicted_category"]], on="request_id", how="inner"
-    )
+    joined = answered_feedback(predictions, feedback)
     return pd.DataFrame(
         {
             "target": joined["chosen_category"].astype(str),

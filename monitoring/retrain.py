@@ -19,8 +19,8 @@ from model import data
 from model.promote import GateDecision, run_gate
 from model.registry import CHAMPION, connect, require_alias
 from model.train import train_and_register
+from monitoring.drift import answered_feedback, current_window
 from pigeonhole.settings import Settings
-from serving.sinks import open_sink
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,8 @@ class RetrainOutcome:
 
 def feedback_listings(settings: Settings, since: datetime, until: datetime) -> pd.DataFrame:
     """Feedback joined with the predictions it answers, as listings in the data contract."""
-    sink = open_sink(settings)
-    try:
-        predictions, feedback = sink.read_predictions(since, until), sink.read_feedback(since, until)
-    finally:
-        sink.close()
-    if feedback.empty or predictions.empty:
-        return pd.DataFrame(columns=data.CONTRACT_COLUMNS)
-    joined = (
-        feedback.dropna(subset=["request_id"])
-        .merge(predictions[["request_id", "title", "description", "price"]], on="request_id", how="inner")
-        .drop_duplicates("request_id", keep="last")
+    joined = answered_feedback(*current_window(settings, since, until)).drop_duplicates(
+        "request_id", keep="last"
     )
     return pd.DataFrame(
         {
@@ -61,7 +52,8 @@ def feedback_listings(settings: Settings, since: datetime, until: datetime) -> p
             "description": joined["description"].fillna(""),
             "price": pd.to_numeric(joined["price"], errors="coerce"),
             "category_path": joined["chosen_category"],
-        }
+        },
+        columns=data.CONTRACT_COLUMNS,
     )
 
 

@@ -106,10 +106,6 @@ def main(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _settings(**overrides: Any) -> Settings:
-    return get_settings(**overrides)
-
-
 @data_app.command("generate")
 @_friendly_errors
 def data_generate(
@@ -156,7 +152,7 @@ def data_validate(
     """Check a dataset against the contract without training; exit 2 with the rows at fault."""
     from model.data import assign_labels, load_listings
 
-    settings = _settings(depth=depth, min_class_count=min_class_count, rare_classes=rare_classes)
+    settings = get_settings(depth=depth, min_class_count=min_class_count, rare_classes=rare_classes)
     frame = load_listings(path)
     _, report = assign_labels(
         frame, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
@@ -180,7 +176,7 @@ def train(
     from model.data import load_listings
     from model.train import train_and_register
 
-    settings = _settings(
+    settings = get_settings(
         depth=depth,
         min_class_count=min_class_count,
         rare_classes=rare_classes,
@@ -221,7 +217,7 @@ def promote(
     from model.promote import run_gate
     from model.registry import connect
 
-    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     rows = None
     if data is not None:
         rows, _ = assign_labels(
@@ -252,7 +248,7 @@ def rollback(
     from model.registry import connect
     from model.registry import rollback as registry_rollback
 
-    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     old, new = registry_rollback(connect(settings), settings)
     out.print(f"champion rolled back from v{old} to v{new}")
 
@@ -265,7 +261,7 @@ def models_list(
     """Show registered versions, their aliases, metrics and gate decisions."""
     from model.registry import connect, list_versions
 
-    settings = _settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     out.print(versions_table(settings, list_versions(connect(settings), settings)))
 
 
@@ -317,7 +313,7 @@ def monitor_drift(
     from monitoring.publish import push
     from monitoring.trigger import fire
 
-    settings = _settings(home=home, tracking_uri=tracking_uri)
+    settings = get_settings(home=home, tracking_uri=tracking_uri)
     start, end = _window(
         window,
         since and since.replace(tzinfo=since.tzinfo or UTC),
@@ -363,7 +359,7 @@ def retrain(
     """
     from monitoring.retrain import retrain as run_retrain
 
-    outcome = run_retrain(_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
+    outcome = run_retrain(get_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
     out.print(outcome.summary(), highlight=False)
     raise typer.Exit(0 if outcome.decision.promoted else 3)
 
@@ -379,7 +375,7 @@ def build(
     """
     from serving.packaging import build_bento
 
-    built = build_bento(_settings(home=home, tracking_uri=tracking_uri, model_name=model_name))
+    built = build_bento(get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name))
     out.print(f"built Bento {built.tag} with model v{built.model_version}")
     out.print(f"Dockerfile: {built.dockerfile}")
 
@@ -403,7 +399,7 @@ def serve(
     """
     from serving.packaging import SERVICE, use_bentoml_home
 
-    settings = _settings(home=home, tracking_uri=tracking_uri)
+    settings = get_settings(home=home, tracking_uri=tracking_uri)
     use_bentoml_home(settings)
     os.environ["PIGEONHOLE_HOME"] = str(settings.home)
     if tracking_uri:
@@ -441,7 +437,7 @@ def demo(
     from model.synthetic import generate
     from model.train import train_and_register
 
-    settings = _settings(home=home)
+    settings = get_settings(home=home)
     if fresh and settings.home.exists():
         shutil.rmtree(settings.home)
     data_path = settings.data_dir / "listings.csv.gz"

@@ -60,7 +60,7 @@ def _not_ready(reason: str | None) -> JSONResponse:
 )
 class CategoryService:
     def __init__(self) -> None:
-        self.settings = get_settings()
+        self.settings = SETTINGS
         self.sink = open_sink(self.settings)
         self.recorder = PredictionRecorder(
             self.sink, self.settings.log_buffer_max, self.settings.log_flush_seconds, metrics.count_dropped

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import mlflow
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until_up
 
 pytestmark = pytest.mark.postgres
 
@@ -46,17 +44,7 @@ def mlflow_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"mlflow server exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not come up in 90 s")
+        wait_until_up(f"{url}/health", server, log_path, timeout=90)
         yield url
     finally:
         server.terminate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until_up
 
 
 @dataclass
@@ -65,18 +64,12 @@ def start_server(
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     path = "/readyz" if wait_ready else "/livez"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{server.log()[-3000:]}")
-        try:
-            if httpx.get(server.url + path, timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop_server(server)
-    raise RuntimeError(f"server not up in 120 s:\n{server.log()[-3000:]}")
+    try:
+        wait_until_up(server.url + path, process, log_path)
+    except RuntimeError:
+        stop_server(server)
+        raise
+    return server
 
 
 def stop_server(server: Server) -> None:

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -66,13 +65,7 @@ def test_pigeonhole_serve_runs_the_service(served_home: Path, tmp_path: Path) ->
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline, ready = time.monotonic() + 90, False
-        while time.monotonic() < deadline and not ready:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        assert ready, (tmp_path / "serve.log").read_text()[-2000:]
+        wait_until_up(f"http://127.0.0.1:{port}/readyz", process, tmp_path / "serve.log", timeout=90)
         answer = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"title": "Dell XPS 13 laptop"}).json()
         assert answer["suggestions"][0]["category"] == "Electronics > Laptops"
     finally:
