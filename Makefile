@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := True
 $(BIN)/pigeonhole: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,infra]'
 	touch $@
 
 setup: $(BIN)/pigeonhole ## create .venv with the project and its dev tools

@@ -68,56 +68,43 @@ def github_dispatch(settings: Settings, result: DriftResult) -> str:
     return f"sent repository_dispatch '{DISPATCH_EVENT}' to {settings.github_repository}"
 
 
-def retrain_job_manifest(settings: Settings, namespace: str, now: datetime) -> dict[str, Any]:
-    """The Job the kubernetes backend submits: `pigeonhole retrain` in the platform's image."""
-    if not settings.retrain_image:
-        raise TriggerError("trigger=kubernetes needs PIGEONHOLE_RETRAIN_IMAGE")
-    command = ["pigeonhole", "retrain"] + (["--data", settings.retrain_data] if settings.retrain_data else [])
+def job_from_template(template: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A Job from the retraining CronJob's jobTemplate, as `kubectl create job --from=cronjob/...` does.
+
+    The template (image, command, env, Secrets, security context) is owned by the infrastructure
+    code (infra/, RetrainJob), so the drift job never decides what a retraining runs.
+    """
+    metadata = template["metadata"]
+    job_template = template["spec"]["jobTemplate"]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": f"pigeonhole-retrain-{now:%Y%m%d%H%M%S}",
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/name": "pigeonhole", "app.kubernetes.io/component": "retrain"},
+            "name": f"{metadata['name']}-{now:%Y%m%d%H%M%S}"[:63],
+            "namespace": metadata["namespace"],
+            "labels": dict(job_template.get("metadata", {}).get("labels", {})),
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
         },
-        "spec": {
-            "backoffLimit": 1,
-            "ttlSecondsAfterFinished": 86400,
-            "template": {
-                "metadata": {
-                    "labels": {
-                        "app.kubernetes.io/name": "pigeonhole",
-                        "app.kubernetes.io/component": "retrain",
-                    }
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "retrain",
-                            "image": settings.retrain_image,
-                            "command": command,
-                            "env": [{"name": "MLFLOW_TRACKING_URI", "value": settings.resolved_tracking_uri}],
-                        }
-                    ],
-                },
-            },
-        },
+        "spec": job_template["spec"],
     }
 
 
 def kubernetes_job(settings: Settings, result: DriftResult) -> str:
-    """Create the retraining Job in this pod's own namespace, with the in-cluster service account."""
+    """Create a retraining Job from the RetrainJob template, in this pod's own namespace."""
     from kubernetes import client, config
 
     namespace = IN_CLUSTER_NAMESPACE.read_text().strip() if IN_CLUSTER_NAMESPACE.exists() else "default"
-    manifest = retrain_job_manifest(settings, namespace, datetime.now(UTC))
     try:
         config.load_incluster_config()
-        client.BatchV1Api().create_namespaced_job(namespace, manifest)
+        api = client.BatchV1Api()
+        cronjob = api.read_namespaced_cron_job(settings.retrain_template, namespace)
+        template = api.api_client.sanitize_for_serialization(cronjob)
+        manifest = job_from_template(template, datetime.now(UTC))
+        api.create_namespaced_job(namespace, manifest)
     except Exception as exc:  # config and API errors have many types; all mean "not started"
-        raise TriggerError(f"could not create the retraining Job: {exc}") from exc
+        raise TriggerError(
+            f"could not create the retraining Job from cronjob/{settings.retrain_template}: {exc}"
+        ) from exc
     return f"created Job {manifest['metadata']['name']} in namespace {namespace}"
 
 

@@ -162,7 +162,10 @@ class Settings(BaseSettings):
         description="Token allowed to send repository_dispatch (contents: write).",
     )
     pushgateway: str | None = Field(default=None, description="Prometheus Pushgateway for drift job metrics.")
-    retrain_image: str | None = Field(default=None, description="Image of the retraining Job (kubernetes).")
+    retrain_template: str = Field(
+        default="pigeonhole-retrain",
+        description="CronJob whose jobTemplate a kubernetes trigger instantiates (infra/ RetrainJob).",
+    )
     retrain_data: str | None = Field(default=None, description="Dataset the retraining Job trains on.")
 
     @model_validator(mode="after")

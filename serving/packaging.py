@@ -24,7 +24,9 @@ from serving.engine import BENTO_MODEL_VERSION_KEY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "serving.service:CategoryService"
-SOURCES = ["pigeonhole/**/*.py", "model/**/*.py", "serving/**/*.py"]
+SOURCES = ["pigeonhole/**/*.py", "model/**/*.py", "serving/**/*.py", "monitoring/**/*.py"]
+# installs the `pigeonhole` command in the image, for the drift CronJob and the retraining Job
+IMAGE_SETUP = "serving/image_setup.sh"
 
 
 def use_bentoml_home(settings: Settings) -> Path:
@@ -75,7 +77,7 @@ def build_bento(settings: Settings) -> BuiltBento:
             BentoEnvSchema(name="BENTOML_DO_NOT_TRACK", value="True"),
         ],
         python={"packages": runtime_requirements(), "lock_packages": False},
-        docker={"python_version": "3.11"},
+        docker={"python_version": "3.11", "setup_script": IMAGE_SETUP},
         models=[str(stored.tag)],
         build_ctx=str(PROJECT_ROOT),
     )

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from typer.main import get_command
 
 from model import data
 from model.promote import run_gate
@@ -19,8 +18,7 @@ from model.registry import CHAMPION, connect
 from model.train import train_and_register
 from monitoring.drift import Decision, DriftResult
 from monitoring.retrain import feedback_listings, retrain
-from monitoring.trigger import TriggerError, fire, retrain_job_manifest
-from pigeonhole.cli import app
+from monitoring.trigger import TriggerError, fire
 from pigeonhole.settings import Settings, TriggerKind
 from tests.helpers import free_port
 from tests.monitoring.test_drift import _replay
@@ -91,24 +89,6 @@ def test_nothing_fires_without_drift_or_backend(tmp_path: Path) -> None:
         == "nothing to trigger"
     )
     assert fire(Settings(home=tmp_path), _drift()) == "trigger=none: report only"
-
-
-def test_kubernetes_job_runs_a_real_cli_command(tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path,
-        retrain_image="ghcr.io/acme/pigeonhole:abc123",
-        retrain_data="s3://bucket/listings.parquet",
-        tracking_uri="http://mlflow:5000",
-    )
-    job = retrain_job_manifest(settings, "pigeonhole", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "pigeonhole"
-    assert container["image"] == "ghcr.io/acme/pigeonhole:abc123"
-    assert container["command"][:2] == ["pigeonhole", "retrain"]
-    assert container["command"][1] in get_command(app).commands  # type: ignore[attr-defined]
-    assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow:5000"} in container["env"]
-    with pytest.raises(TriggerError, match="RETRAIN_IMAGE"):
-        retrain_job_manifest(Settings(home=tmp_path), "x", datetime.now(UTC))
 
 
 def test_retraining_on_feedback_recovers_accuracy_and_is_promoted(

@@ -29,7 +29,21 @@ def test_built_bento_serves_the_champion_it_was_built_with(
     bento_dir = bentoml_home / "bentos" / tag.replace(":", "/")
     manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
     assert manifest["labels"]["model_version"] == "1" and manifest["models"]
-    assert (bento_dir / "env" / "docker" / "Dockerfile").exists()
+    (setup_script,) = (bento_dir / "env" / "docker").glob("script__*")
+    assert f"./env/docker/{setup_script.name}" in (bento_dir / "env" / "docker" / "Dockerfile").read_text()
+    # The image's `pigeonhole` command (what the Kubernetes jobs run) works from the Bento's sources.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    subprocess.run(
+        [str(setup_script)],
+        env={"PIGEONHOLE_BIN_DIR": str(bin_dir)},
+        check=True,
+    )
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "BENTO_PATH": str(bento_dir)}
+    shim = subprocess.run(
+        [str(bin_dir / "pigeonhole"), "monitor", "drift", "--help"], env=env, capture_output=True, text=True
+    )
+    assert shim.returncode == 0 and "--window" in shim.stdout, shim.stderr
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
     assert "pandas>=2.2,<3" in requirements and "==" not in requirements.replace("bentoml==", "")
     # Served from the Bento alone: an empty state folder, so no registry to fall back on.
