@@ -1,0 +1,1 @@
+"""The pigeonhole platform on Kubernetes, as Pulumi code: cluster, platform components, stack wiring."""

@@ -1,0 +1,110 @@
+"""The drift CronJob: `pigeonhole monitor drift` on a schedule, allowed to start only a retraining.
+
+Its ServiceAccount's Role reads one object, the retraining CronJob (the Job template), and creates
+Jobs, in this namespace only; nothing else in the cluster is reachable with its token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from pigeonhole_infra import pods
+from pigeonhole_infra.components.reports_ui import MOUNT, ReportsUI
+from pigeonhole_infra.config import DriftConfig
+
+NAME = "pigeonhole-drift"
+
+
+def drift_command(cfg: DriftConfig) -> list[str]:
+    return ["pigeonhole", "monitor", "drift", "--window", cfg.window]
+
+
+@dataclass(frozen=True)
+class DriftMonitorArgs:
+    namespace: pulumi.Input[str]
+    image: str
+    config: DriftConfig
+    mlflow_url: pulumi.Input[str]
+    database_secret: pulumi.Input[str]
+    reports_claim: pulumi.Input[str]
+    retrain_template: pulumi.Input[str]
+    github_secret: pulumi.Input[str] | None = None  # key `token`, for trigger github
+
+
+class DriftMonitor(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pigeonhole:platform:DriftMonitor", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg = args.config
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "drift", child)
+        role = k8s.rbac.v1.Role(
+            f"{name}-role",
+            metadata=pods.metadata(NAME, args.namespace, "drift"),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["batch"],
+                    resources=["cronjobs"],
+                    resource_names=[args.retrain_template],
+                    verbs=["get"],
+                ),
+                # create cannot be narrowed by name (the name is new); the namespace bounds it
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=["batch"], resources=["jobs"], verbs=["create"]),
+            ],
+            opts=child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-rolebinding",
+            metadata=pods.metadata(NAME, args.namespace, "drift"),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=account.metadata.name, namespace=args.namespace
+                )
+            ],
+            opts=child,
+        )
+        settings: dict[str, pulumi.Input[str]] = {
+            "PIGEONHOLE_TRIGGER": cfg.trigger,
+            "PIGEONHOLE_TRIGGER_COOLDOWN_HOURS": f"{cfg.cooldown_hours:g}",
+            "PIGEONHOLE_REPORTS": MOUNT,
+            "PIGEONHOLE_RETRAIN_TEMPLATE": args.retrain_template,
+        }
+        environment = [*pods.platform_env(args.mlflow_url, args.database_secret), *pods.env(settings)]
+        if cfg.trigger == "github":
+            if args.github_secret is None:
+                raise ValueError("trigger github needs the GitHub token Secret")
+            environment += [
+                *pods.env({"PIGEONHOLE_GITHUB_REPOSITORY": cfg.github_repository or ""}),
+                pods.secret_env("GITHUB_TOKEN", args.github_secret, "token"),
+            ]
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata=pods.metadata(NAME, args.namespace, "drift"),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=cfg.schedule,
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=5,
+                job_template=pods.cli_job_template(
+                    "drift",
+                    args.image,
+                    drift_command(cfg),
+                    environment,
+                    pods.resources("250m", "1Gi", "1", "2Gi"),
+                    account.metadata.name,
+                    # the token is for the kubernetes trigger; other triggers never call the API
+                    automount_token=cfg.trigger == "kubernetes",
+                    volumes=[pods.pvc_volume("reports", args.reports_claim)],
+                    mounts=[k8s.core.v1.VolumeMountArgs(name="reports", mount_path=MOUNT)],
+                    affinity=ReportsUI.colocated(),
+                ),
+            ),
+            opts=child,
+        )
+        self.register_outputs({})

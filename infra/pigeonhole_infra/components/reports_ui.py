@@ -1,0 +1,119 @@
+"""The drift reports' volume and the Evidently UI over its workspace, inside the cluster only.
+
+No Ingress and a ClusterIP Service: data scientists reach it with
+`kubectl -n pigeonhole port-forward svc/pigeonhole-reports 8000:8000`. The volume is
+ReadWriteOnce, so the drift CronJob is scheduled next to this pod (pod affinity) to share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from pigeonhole_infra import pods
+
+NAME = "pigeonhole-reports"
+PORT = 8000
+MOUNT = "/reports"
+WORKSPACE = f"{MOUNT}/workspace"  # where `pigeonhole monitor drift` keeps the Evidently workspace
+
+
+@dataclass(frozen=True)
+class ReportsUIArgs:
+    namespace: pulumi.Input[str]
+    image: str
+    storage_gb: int
+
+
+class ReportsUI(pulumi.ComponentResource):
+    claim_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ReportsUIArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pigeonhole:platform:ReportsUI", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = pods.labels("reports")
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-claim",
+            metadata=pods.metadata(NAME, args.namespace, "reports"),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": f"{args.storage_gb}Gi"}
+                ),
+            ),
+            opts=child,
+        )
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "reports", child)
+        tmp_volume, tmp_mount = pods.scratch()
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=pods.metadata(NAME, args.namespace, "reports"),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=selector),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=account.metadata.name,
+                        automount_service_account_token=False,
+                        security_context=pods.pod_security(),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="evidently",
+                                image=args.image,
+                                command=["evidently", "ui"],
+                                args=["--workspace", WORKSPACE, "--host", "0.0.0.0", "--port", str(PORT)],
+                                env=pods.env({"HOME": "/tmp", "DO_NOT_TRACK": "1"}),
+                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                                security_context=pods.container_security(),
+                                resources=pods.resources("100m", "256Mi", "500m", "1Gi"),
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
+                                ),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="reports", mount_path=MOUNT, read_only=True
+                                    ),
+                                    tmp_mount,
+                                ],
+                            )
+                        ],
+                        volumes=[pods.pvc_volume("reports", claim.metadata.name), tmp_volume],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=pods.metadata(NAME, args.namespace, "reports"),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
+            ),
+            opts=child,
+        )
+        self.claim_name = claim.metadata.name
+        self.url = pulumi.Output.concat(
+            "http://", service.metadata.name, ".", args.namespace, f".svc.cluster.local:{PORT}"
+        )
+        self.register_outputs({"url": self.url})
+
+    @staticmethod
+    def colocated() -> k8s.core.v1.AffinityArgs:
+        """Affinity for pods that write the reports volume: on the UI pod's node (ReadWriteOnce)."""
+        return k8s.core.v1.AffinityArgs(
+            pod_affinity=k8s.core.v1.PodAffinityArgs(
+                required_during_scheduling_ignored_during_execution=[
+                    k8s.core.v1.PodAffinityTermArgs(
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods.labels("reports")),
+                        topology_key="kubernetes.io/hostname",
+                    )
+                ]
+            )
+        )

@@ -1,0 +1,164 @@
+"""Every setting of a stack, typed and validated in one place, from the stack's Pulumi config.
+
+Keys live under the `pigeonhole:` namespace (`Pulumi.<stack>.yaml`); structured values are objects
+with camelCase keys, e.g. `pigeonhole:cluster: {provider: kind}`. Unknown keys are errors, so a
+misspelt setting fails `pulumi preview` instead of silently falling back to a default. Secrets are
+never here: they come from Pulumi secret config (`pulumi config set --secret ...`) or are
+generated (database passwords), and stay `Output` secrets end to end.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+# name[:tag][@sha256:digest] with a tag other than `latest`, or a digest: a pinned image.
+PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9./_-]*(:(?!latest$)[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+
+def is_pinned(image: str) -> bool:
+    """True when the image names an exact build: a tag other than `latest`, or a digest."""
+    return bool(PINNED_IMAGE.match(image)) and (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image)
+
+
+def _require_pinned(image: str) -> str:
+    if not is_pinned(image):
+        raise ValueError(f"{image!r} is not pinned: give a tag other than 'latest', or a digest")
+    return image
+
+
+PinnedImage = Annotated[str, AfterValidator(_require_pinned)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class ClusterConfig(Section):
+    provider: Literal["kind", "eks", "existing"]
+    name: str = "pigeonhole"
+    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d+$")
+    # kind
+    node_image: PinnedImage = "kindest/node:v1.33.1"
+    # eks
+    instance_type: str = "t3.large"
+    nodes: int = Field(default=2, ge=1)
+    max_nodes: int = Field(default=4, ge=1)
+    # existing: the kubeconfig context to use (the kubeconfig itself is secret config `kubeconfig`)
+    context: str | None = None
+
+    @model_validator(mode="after")
+    def _node_range(self) -> ClusterConfig:
+        if self.max_nodes < self.nodes:
+            raise ValueError(f"maxNodes ({self.max_nodes}) is below nodes ({self.nodes})")
+        return self
+
+
+class DatabaseConfig(Section):
+    """PostgreSQL for MLflow's registry and the prediction log (one database, `pigeonhole`)."""
+
+    # in-cluster (kind, existing)
+    image: PinnedImage = "postgres:16.4-alpine"
+    storage_gb: int = Field(default=5, ge=1)
+    # RDS (eks)
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.small"
+    multi_az: bool = False
+
+
+class ServiceConfig(Section):
+    replicas: int = Field(default=2, ge=1)
+    max_replicas: int = Field(default=6, ge=1)
+    cpu_target: int = Field(default=70, ge=10, le=100, description="HPA: average CPU utilisation %.")
+    cpu_request: str = "500m"
+    memory_request: str = "1Gi"
+    cpu_limit: str = "2"
+    memory_limit: str = "2Gi"
+    workers: int = Field(default=1, ge=1, le=16, description="Worker processes per pod; scale with pods.")
+    model_source: Literal["bento", "registry"] = "bento"
+    ingress_host: str | None = None
+    ingress_class: str = "nginx"
+
+    @model_validator(mode="after")
+    def _replica_range(self) -> ServiceConfig:
+        if self.max_replicas < self.replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) is below replicas ({self.replicas})")
+        return self
+
+
+class DriftConfig(Section):
+    schedule: str = Field(default="0 * * * *", pattern=r"^(\S+\s+){4}\S+$")
+    window: str = Field(default="24h", pattern=r"^\d+(\.\d+)?[mhd]$")
+    trigger: Literal["none", "kubernetes", "github"] = "kubernetes"
+    github_repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    cooldown_hours: float = Field(default=12.0, ge=0)
+
+    @model_validator(mode="after")
+    def _github_needs_repository(self) -> DriftConfig:
+        if self.trigger == "github" and not self.github_repository:
+            raise ValueError("trigger github needs githubRepository (owner/name)")
+        return self
+
+
+class RetrainConfig(Section):
+    schedule: str | None = Field(
+        default=None, description="Also retrain on this cron schedule; default only when drift triggers it."
+    )
+    data: str | None = Field(default=None, description="Dataset `pigeonhole retrain --data` reads.")
+    feedback_days: float = Field(default=30.0, ge=0)
+    cpu_limit: str = "2"
+    memory_limit: str = "4Gi"
+
+
+class StorageConfig(Section):
+    artifacts_gb: int = Field(default=10, ge=1, description="MLflow artifacts PVC (in-cluster stores).")
+    reports_gb: int = Field(default=2, ge=1, description="Drift reports and the Evidently workspace.")
+
+
+class MonitoringConfig(Section):
+    service_monitor: bool = Field(default=False, description="Needs the Prometheus Operator's CRDs.")
+    prometheus_release: str = Field(default="kube-prometheus-stack", description="Its `release` label.")
+
+
+class PlatformConfig(Section):
+    namespace: str = Field(default="pigeonhole", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    image: PinnedImage = Field(description="The platform image (the Bento's), pinned by tag or digest.")
+    cluster: ClusterConfig
+    database: DatabaseConfig = DatabaseConfig()
+    service: ServiceConfig = ServiceConfig()
+    drift: DriftConfig = DriftConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    storage: StorageConfig = StorageConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+
+SECTIONS = ("cluster", "database", "service", "drift", "retrain", "storage", "monitoring")
+
+
+class ConfigError(Exception):
+    """The stack's config is invalid; the message lists every key at fault."""
+
+
+def load(config: pulumi.Config | None = None) -> PlatformConfig:
+    """Read and validate the `pigeonhole:` config of the current stack."""
+    config = config or pulumi.Config("pigeonhole")
+    raw: dict[str, object] = {
+        "namespace": config.get("namespace") or "pigeonhole",
+        "image": config.get("image"),
+    }
+    for section in SECTIONS:
+        value = config.get_object(section)
+        if value is not None:
+            raw[section] = value
+    try:
+        return PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"pigeonhole:{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid stack config: {problems}") from None

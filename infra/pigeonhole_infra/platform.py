@@ -1,0 +1,205 @@
+"""The whole stack: the cluster, then the platform's components wired together on it.
+
+`__main__.py` calls :func:`deploy`; the tests call it too, under Pulumi's mocks, one stack config
+at a time. Nothing here knows which cluster it runs on beyond `ClusterAccess`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from pigeonhole_infra import pods
+from pigeonhole_infra.cluster import ClusterAccess, provision
+from pigeonhole_infra.components import mlflow_server, model_service, postgres, reports_ui
+from pigeonhole_infra.components.aws_backing import AwsBacking, AwsBackingArgs
+from pigeonhole_infra.components.drift_monitor import DriftMonitor, DriftMonitorArgs
+from pigeonhole_infra.components.mlflow_server import MlflowServer, MlflowServerArgs
+from pigeonhole_infra.components.model_service import ModelService, ModelServiceArgs
+from pigeonhole_infra.components.network import NetworkPolicies, NetworkPoliciesArgs
+from pigeonhole_infra.components.observability import Observability, ObservabilityArgs
+from pigeonhole_infra.components.postgres import Postgres, PostgresArgs
+from pigeonhole_infra.components.reports_ui import ReportsUI, ReportsUIArgs
+from pigeonhole_infra.components.retrain_job import RetrainJob, RetrainJobArgs
+from pigeonhole_infra.config import PlatformConfig, load
+
+# MLflow's registry and the prediction log share one database (their tables never collide)
+DATABASE_USER = "pigeonhole"
+DATABASE_NAME = "pigeonhole"
+DATABASE_SECRET = "pigeonhole-database"
+GITHUB_SECRET = "pigeonhole-github"
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    namespace: pulumi.Output[str]
+    service_url: pulumi.Output[str]
+    mlflow_url: pulumi.Output[str]
+    reports_url: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class Database:
+    host: pulumi.Output[str]
+    secret: pulumi.Output[str]
+    artifacts_uri: pulumi.Output[str] | None
+    mlflow_annotations: dict[str, pulumi.Input[str]]
+
+
+def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
+    """Provision the cluster named by the stack's config and deploy the platform onto it."""
+    cfg = cfg or load()
+    access = provision(cfg.cluster)
+    opts = pulumi.ResourceOptions(provider=access.provider)
+    namespace = k8s.core.v1.Namespace(
+        "namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=cfg.namespace,
+            # the API server itself refuses any pod that breaks the restricted Pod Security Standard
+            labels={
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "app.kubernetes.io/part-of": pods.PART_OF,
+            },
+        ),
+        opts=opts,
+    )
+    ns = namespace.metadata.name
+    database = _database(cfg, access, ns, opts)
+    github_secret = _github_secret(cfg, ns, opts)
+    mlflow = MlflowServer(
+        "mlflow",
+        MlflowServerArgs(
+            namespace=ns,
+            image=cfg.image,
+            database_host=database.host,
+            database_user=DATABASE_USER,
+            database_name=DATABASE_NAME,
+            database_secret=database.secret,
+            artifacts_uri=database.artifacts_uri,
+            artifacts_gb=cfg.storage.artifacts_gb,
+            service_account_annotations=database.mlflow_annotations,
+        ),
+        opts,
+    )
+    reports = ReportsUI("reports", ReportsUIArgs(ns, cfg.image, cfg.storage.reports_gb), opts)
+    retrain = RetrainJob(
+        "retrain", RetrainJobArgs(ns, cfg.image, cfg.retrain, mlflow.url, database.secret), opts
+    )
+    DriftMonitor(
+        "drift",
+        DriftMonitorArgs(
+            namespace=ns,
+            image=cfg.image,
+            config=cfg.drift,
+            mlflow_url=mlflow.url,
+            database_secret=database.secret,
+            reports_claim=reports.claim_name,
+            retrain_template=retrain.template_name,
+            github_secret=github_secret,
+        ),
+        opts,
+    )
+    service = ModelService(
+        "service", ModelServiceArgs(ns, cfg.image, cfg.service, mlflow.url, database.secret), opts
+    )
+    NetworkPolicies(
+        "network",
+        NetworkPoliciesArgs(
+            namespace=ns,
+            service_port=model_service.PORT,
+            mlflow_port=mlflow_server.PORT,
+            postgres_port=None if access.aws else postgres.PORT,
+            reports_port=reports_ui.PORT,
+        ),
+        opts,
+    )
+    if cfg.monitoring.service_monitor:
+        Observability(
+            "observability", ObservabilityArgs(ns, "service", cfg.monitoring.prometheus_release), opts
+        )
+    outputs = StackOutputs(ns, service.url, mlflow.url, reports.url, access.kubeconfig)
+    pulumi.export("namespace", outputs.namespace)
+    pulumi.export("serviceUrl", outputs.service_url)
+    pulumi.export("mlflowUrl", outputs.mlflow_url)
+    pulumi.export("reportsUrl", outputs.reports_url)
+    if outputs.kubeconfig is not None:
+        pulumi.export("kubeconfig", outputs.kubeconfig)
+    return outputs
+
+
+def _database(
+    cfg: PlatformConfig, access: ClusterAccess, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> Database:
+    """PostgreSQL (RDS on eks, else in-cluster) and the Secret holding its password and URL."""
+    password = random.RandomPassword("database-password", length=32, special=False)
+    backing = None
+    if access.aws is not None:
+        backing = AwsBacking(
+            "aws",
+            AwsBackingArgs(
+                network=access.aws,
+                database=cfg.database,
+                database_user=DATABASE_USER,
+                database_name=DATABASE_NAME,
+                database_password=password.result,
+                namespace=cfg.namespace,
+                mlflow_service_account=mlflow_server.NAME,
+                stack=pulumi.get_stack(),
+            ),
+        )
+        host = backing.database_host
+    else:
+        host = postgres.service_host(namespace)
+    secret = k8s.core.v1.Secret(
+        "database-secret",
+        metadata=pods.metadata(DATABASE_SECRET, namespace, "database"),
+        type="Opaque",
+        string_data={
+            "password": password.result,
+            "url": pulumi.Output.concat(
+                f"postgresql://{DATABASE_USER}:", password.result, "@", host, f":5432/{DATABASE_NAME}"
+            ),
+        },
+        opts=opts,
+    )
+    if backing is None:
+        host = Postgres(
+            "postgres",
+            PostgresArgs(
+                namespace=namespace,
+                image=cfg.database.image,
+                storage_gb=cfg.database.storage_gb,
+                secret_name=secret.metadata.name,
+                user=DATABASE_USER,
+                database=DATABASE_NAME,
+            ),
+            opts,
+        ).host
+        return Database(host, secret.metadata.name, None, {})
+    return Database(
+        host,
+        secret.metadata.name,
+        backing.artifacts_uri,
+        {"eks.amazonaws.com/role-arn": backing.mlflow_role_arn},
+    )
+
+
+def _github_secret(
+    cfg: PlatformConfig, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> pulumi.Output[str] | None:
+    """The token the github trigger sends repository_dispatch with: secret config, never plain."""
+    if cfg.drift.trigger != "github":
+        return None
+    token = pulumi.Config("pigeonhole").require_secret("githubToken")
+    secret = k8s.core.v1.Secret(
+        "github-secret",
+        metadata=pods.metadata(GITHUB_SECRET, namespace, "drift"),
+        type="Opaque",
+        string_data={"token": token},
+        opts=opts,
+    )
+    return secret.metadata.name

@@ -1,0 +1,191 @@
+"""The pieces every workload shares: labels, the hardened security context, resources, env from Secrets.
+
+One place decides what "a safe container" means here (non-root, read-only root filesystem, no
+privilege escalation, every capability dropped, RuntimeDefault seccomp), so no component can drift.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+PART_OF = "pigeonhole"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+APP_UID = 1034  # the `bentoml` user of the Bento image
+
+
+def labels(component: str) -> dict[str, str]:
+    """Labels on a workload's pods; NetworkPolicies and Services select by these."""
+    return {
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/name": f"pigeonhole-{component}",
+        COMPONENT_LABEL: component,
+    }
+
+
+def metadata(
+    name: str, namespace: pulumi.Input[str], component: str, **extra: object
+) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels={**labels(component), "app.kubernetes.io/managed-by": "pulumi"},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def container_security(read_only_root: bool = True) -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        read_only_root_filesystem=read_only_root,
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security(uid: int = APP_UID) -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def resources(
+    cpu: str, memory: str, cpu_limit: str, memory_limit: str
+) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": cpu, "memory": memory}, limits={"cpu": cpu_limit, "memory": memory_limit}
+    )
+
+
+def env(values: dict[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    """Plain settings; anything secret goes through :func:`secret_env` instead."""
+    return [k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in values.items()]
+
+
+def secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
+        ),
+    )
+
+
+def scratch(
+    name: str = "tmp", mount_path: str = "/tmp"
+) -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
+    """A writable emptyDir, so the root filesystem can stay read-only."""
+    return (
+        k8s.core.v1.VolumeArgs(name=name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
+        k8s.core.v1.VolumeMountArgs(name=name, mount_path=mount_path),
+    )
+
+
+def pvc_volume(name: str, claim: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=name, persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim)
+    )
+
+
+def service_account(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    opts: pulumi.ResourceOptions,
+    annotations: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
+) -> k8s.core.v1.ServiceAccount:
+    """One identity per workload; tokens are mounted only where a pod talks to the API server."""
+    return k8s.core.v1.ServiceAccount(
+        resource_name,
+        metadata=metadata(name, namespace, component, annotations=annotations),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+
+
+def platform_env(
+    mlflow_url: pulumi.Input[str], database_secret: pulumi.Input[str]
+) -> list[k8s.core.v1.EnvVarArgs]:
+    """What every pod running pigeonhole code needs: the registry, the prediction log, scratch state."""
+    return [
+        *env(
+            {
+                "MLFLOW_TRACKING_URI": mlflow_url,
+                "PIGEONHOLE_LOG_SINK": "postgres",
+                # the root filesystem is read-only: all scratch state goes to the /tmp emptyDir
+                "PIGEONHOLE_HOME": "/tmp/pigeonhole",
+                "BENTOML_HOME": "/tmp/bentoml",
+                "BENTOML_DO_NOT_TRACK": "True",
+                "HOME": "/tmp",
+            }
+        ),
+        secret_env("PIGEONHOLE_LOG_DATABASE_URL", database_secret, "url"),
+    ]
+
+
+# `pigeonhole` exit codes that are answers, not crashes (2 bad input, 3 drift / gate kept the
+# champion): retrying cannot change them, so they end the Job at once; anything else is retried.
+FINAL_EXIT_CODES = [2, 3]
+
+
+def cli_job_template(
+    component: str,
+    image: str,
+    command: list[str],
+    environment: list[k8s.core.v1.EnvVarArgs],
+    resource_requirements: k8s.core.v1.ResourceRequirementsArgs,
+    service_account: pulumi.Input[str],
+    automount_token: bool = False,
+    volumes: list[k8s.core.v1.VolumeArgs] | None = None,
+    mounts: list[k8s.core.v1.VolumeMountArgs] | None = None,
+    affinity: k8s.core.v1.AffinityArgs | None = None,
+    deadline_seconds: int = 3600,
+) -> k8s.batch.v1.JobTemplateSpecArgs:
+    """A Job that runs one `pigeonhole ...` command in the platform image, hardened like the rest."""
+    tmp_volume, tmp_mount = scratch()
+    return k8s.batch.v1.JobTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=2,
+            active_deadline_seconds=deadline_seconds,
+            ttl_seconds_after_finished=86400,
+            pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
+                rules=[
+                    k8s.batch.v1.PodFailurePolicyRuleArgs(
+                        action="FailJob",
+                        on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                            container_name=component, operator="In", values=FINAL_EXIT_CODES
+                        ),
+                    )
+                ]
+            ),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+                spec=k8s.core.v1.PodSpecArgs(
+                    restart_policy="Never",
+                    service_account_name=service_account,
+                    automount_service_account_token=automount_token,
+                    security_context=pod_security(),
+                    affinity=affinity,
+                    containers=[
+                        k8s.core.v1.ContainerArgs(
+                            name=component,
+                            image=image,
+                            command=command,
+                            env=environment,
+                            security_context=container_security(),
+                            resources=resource_requirements,
+                            volume_mounts=[*(mounts or []), tmp_mount],
+                        )
+                    ],
+                    volumes=[*(volumes or []), tmp_volume],
+                ),
+            ),
+        ),
+    )

@@ -1,0 +1,33 @@
+"""Each stack is rendered once per session under Pulumi's mocks; tests read the recorded objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.render import Rendered, render
+
+STACKS = ["dev", "staging", "prod"]
+# prod's trigger is github: its token is secret config, as `pulumi config set --secret` would store it
+STACK_SECRETS = {"prod": {"pigeonhole:githubToken": "ghp_mock_token_for_tests"}}
+_cache: dict[str, Rendered] = {}
+
+
+def rendered_stack(stack: str) -> Rendered:
+    if stack not in _cache:
+        _cache[stack] = render(stack, secrets=STACK_SECRETS.get(stack))
+    return _cache[stack]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> Rendered:
+    return rendered_stack(request.param)
+
+
+@pytest.fixture
+def dev() -> Rendered:
+    return rendered_stack("dev")
+
+
+@pytest.fixture
+def prod() -> Rendered:
+    return rendered_stack("prod")

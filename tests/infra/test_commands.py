@@ -1,0 +1,54 @@
+"""What the cluster runs is real: the jobs' `pigeonhole ...` lines and MLflow's own command line
+parse with the actual CLIs (an unknown command or option, or a bad value, fails)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mlflow.cli import cli as mlflow_cli
+
+from tests.helpers import parse_cli
+from tests.infra.policies import containers
+from tests.infra.render import Rendered
+
+
+def commands(rendered: Rendered) -> dict[str, list[str]]:
+    """Container name -> full command line, for every container that sets one."""
+    lines = {}
+    for resource in rendered.kubernetes():
+        for _, container in containers(resource.manifest()):
+            if "command" in container:
+                lines[container["name"]] = [*container["command"], *container.get("args", [])]
+    return lines
+
+
+def test_drift_and_retrain_jobs_run_real_pigeonhole_commands(stack: Rendered) -> None:
+    lines = commands(stack)
+    assert lines["drift"][:3] == ["pigeonhole", "monitor", "drift"]
+    assert lines["retrain"][:2] == ["pigeonhole", "retrain"]
+    drift = parse_cli(lines["drift"])
+    assert drift["window"] == stack.config["pigeonhole:drift"]["window"]
+    assert parse_cli(lines["retrain"])["feedback_days"] == 30.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["pigeonhole", "monitor", "drfit"], "No such command"),
+        (["pigeonhole", "monitor", "drift", "--windw", "24h"], "No such option"),
+        (["pigeonhole", "retrain", "--feedback-days", "a month"], "valid number"),
+    ],
+)
+def test_the_command_check_rejects_what_the_cli_would(argv: list[str], error: str) -> None:
+    with pytest.raises(Exception, match=error):
+        parse_cli(argv)
+
+
+def test_mlflow_server_command_line_parses_with_mlflow(stack: Rendered) -> None:
+    line = commands(stack)["mlflow"]
+    assert line[:2] == ["mlflow", "server"]
+    server: Any = mlflow_cli.commands["server"]  # type: ignore[attr-defined]
+    params = server.make_context("server", line[2:]).params
+    assert params["serve_artifacts"] is True and params["port"] == 5000
+    assert params["backend_store_uri"].startswith("postgresql+psycopg://pigeonhole:$(POSTGRES_PASSWORD)@")

@@ -1,0 +1,272 @@
+"""Each stack's program, run under Pulumi's mocks: the right resources, wired the right way."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.policies import Manifest, pod_specs
+from tests.infra.render import Rendered, RenderError, render, stack_config
+
+AWS_TYPES = {"awsx:ec2:Vpc", "eks:index:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:rds/instance:Instance"}
+
+
+def pod_labels(rendered: Rendered) -> dict[str, dict[str, str]]:
+    """Workload name -> the labels its pods carry."""
+    found = {}
+    for resource in rendered.kubernetes():
+        manifest = resource.manifest()
+        if manifest["kind"] in {"Deployment", "StatefulSet"}:
+            found[manifest["metadata"]["name"]] = manifest["spec"]["template"]["metadata"]["labels"]
+        elif manifest["kind"] == "CronJob":
+            template = manifest["spec"]["jobTemplate"]["spec"]["template"]
+            found[manifest["metadata"]["name"]] = template["metadata"]["labels"]
+    return found
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and In/NotIn/Exists expressions)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        operator = expression["operator"]
+        if operator == "In" and value not in expression["values"]:
+            return False
+        if operator == "NotIn" and value in expression["values"]:
+            return False
+        if operator == "Exists" and value is None:
+            return False
+    return True
+
+
+def container(manifest: Manifest) -> dict[str, Any]:
+    (pod,) = pod_specs(manifest)
+    return dict(pod["containers"][0])
+
+
+def env(manifest: Manifest) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container(manifest)["env"]}
+
+
+def test_each_stack_provisions_its_own_kind_of_cluster(stack: Rendered) -> None:
+    types = {r.typ for r in stack.resources}
+    statefulsets = {r.inputs["metadata"]["name"] for r in stack.of_kind("StatefulSet")}
+    if stack.stack == "dev":
+        assert "command:local:Command" in types and not types & AWS_TYPES
+        (kind,) = stack.of_type("command:local:Command")
+        assert kind.inputs["create"].startswith("kind create cluster --name pigeonhole-dev")
+        assert kind.inputs["delete"] == "kind delete cluster --name pigeonhole-dev"
+        assert statefulsets == {"pigeonhole-postgres"}
+    else:
+        assert types >= AWS_TYPES and "command:local:Command" not in types
+        assert statefulsets == set()  # PostgreSQL is RDS
+        (nodes,) = stack.of_type("aws:eks/nodeGroup:NodeGroup")
+        cluster = stack.config["pigeonhole:cluster"]
+        assert nodes.inputs["scalingConfig"]["maxSize"] == cluster["maxNodes"]
+        assert nodes.inputs["instanceTypes"] == [cluster["instanceType"]]
+
+
+def test_the_platform_is_the_same_on_every_cluster(stack: Rendered) -> None:
+    deployments = {r.inputs["metadata"]["name"] for r in stack.of_kind("Deployment")}
+    cronjobs = {r.inputs["metadata"]["name"] for r in stack.of_kind("CronJob")}
+    assert deployments == {"pigeonhole-service", "pigeonhole-mlflow", "pigeonhole-reports"}
+    assert cronjobs == {"pigeonhole-drift", "pigeonhole-retrain"}
+    for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Role", "RoleBinding", "Namespace"):
+        assert len(stack.of_kind(kind)) == 1, kind
+    assert bool(stack.of_kind("Ingress")) == (stack.stack == "prod")
+    assert bool(stack.of_kind("ServiceMonitor")) == (stack.stack != "dev")
+
+
+def test_every_kubernetes_object_goes_through_the_stacks_cluster_in_one_namespace(stack: Rendered) -> None:
+    assert len(stack.of_type("pulumi:providers:kubernetes")) == 1
+    for resource in stack.kubernetes():
+        assert resource.provider is not None and resource.provider.startswith(
+            f"urn:pulumi:{stack.stack}::pigeonhole::pulumi:pulumi:Stack$pulumi:providers:kubernetes::cluster::"
+        ), resource.name
+        if resource.kind != "Namespace":
+            assert resource.manifest()["metadata"]["namespace"] == "pigeonhole", resource.name
+
+
+def test_every_platform_pod_runs_the_configured_image(stack: Rendered) -> None:
+    image = stack.config["pigeonhole:image"]
+    for name in ("pigeonhole-service", "pigeonhole-mlflow", "pigeonhole-reports"):
+        assert container(stack.named("Deployment", name))["image"] == image
+    for name in ("pigeonhole-drift", "pigeonhole-retrain"):
+        assert container(stack.named("CronJob", name))["image"] == image
+
+
+def test_the_service_is_probed_scaled_and_never_below_capacity(stack: Rendered) -> None:
+    deployment = stack.named("Deployment", "pigeonhole-service")
+    service_config = stack.config["pigeonhole:service"]
+    main = container(deployment)
+    assert main["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    hpa = stack.named("HorizontalPodAutoscaler", "pigeonhole-service")["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "pigeonhole-service",
+    }
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (
+        service_config["replicas"],
+        service_config["maxReplicas"],
+    )
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == service_config.get(
+        "cpuTarget", 70
+    )
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selects(stack.named("PodDisruptionBudget", "pigeonhole-service")["spec"]["selector"], labels)
+    assert selects({"matchLabels": stack.named("Service", "pigeonhole-service")["spec"]["selector"]}, labels)
+
+
+def test_pods_find_mlflow_and_the_database_through_config_and_secrets(stack: Rendered) -> None:
+    database = stack.named("Secret", "pigeonhole-database")
+    assert set(database["stringData"]) == {"password", "url"}
+    assert database["stringData"]["url"].startswith("postgresql://pigeonhole:")
+    log_url = {"secretKeyRef": {"name": "pigeonhole-database", "key": "url"}}
+    for workload in ("pigeonhole-service", "pigeonhole-drift", "pigeonhole-retrain"):
+        kind = "Deployment" if workload == "pigeonhole-service" else "CronJob"
+        variables = env(stack.named(kind, workload))
+        assert variables["MLFLOW_TRACKING_URI"] == stack.outputs["mlflowUrl"], workload
+        assert variables["PIGEONHOLE_LOG_DATABASE_URL"] == log_url, workload
+        assert variables["PIGEONHOLE_LOG_SINK"] == "postgres", workload
+    mlflow = env(stack.named("Deployment", "pigeonhole-mlflow"))
+    assert mlflow["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "pigeonhole-database", "key": "password"}}
+
+
+def test_the_drift_cronjob_runs_on_schedule_with_its_trigger(stack: Rendered) -> None:
+    drift_config = stack.config["pigeonhole:drift"]
+    cronjob = stack.named("CronJob", "pigeonhole-drift")
+    assert cronjob["spec"]["schedule"] == drift_config["schedule"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    variables = env(cronjob)
+    assert variables["PIGEONHOLE_TRIGGER"] == drift_config["trigger"]
+    assert variables["PIGEONHOLE_RETRAIN_TEMPLATE"] == "pigeonhole-retrain"
+    (pod,) = pod_specs(cronjob)
+    assert pod["serviceAccountName"] == "pigeonhole-drift"
+    assert pod["automountServiceAccountToken"] is (drift_config["trigger"] == "kubernetes")
+    if drift_config["trigger"] == "github":
+        assert variables["GITHUB_TOKEN"] == {"secretKeyRef": {"name": "pigeonhole-github", "key": "token"}}
+        assert variables["PIGEONHOLE_GITHUB_REPOSITORY"] == drift_config["githubRepository"]
+    else:
+        assert "GITHUB_TOKEN" not in variables
+    retrain = stack.named("CronJob", "pigeonhole-retrain")["spec"]
+    assert retrain["suspend"] is True  # a template: it runs when drift (or a person) starts it
+
+
+def test_rbac_lets_the_drift_job_create_only_jobs_in_its_namespace(stack: Rendered) -> None:
+    assert not stack.of_kind("ClusterRole") and not stack.of_kind("ClusterRoleBinding")
+    role = stack.named("Role", "pigeonhole-drift")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["batch"],
+            "resources": ["cronjobs"],
+            "resourceNames": ["pigeonhole-retrain"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
+    ]
+    binding = stack.named("RoleBinding", "pigeonhole-drift")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "pigeonhole-drift",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pigeonhole-drift", "namespace": "pigeonhole"}
+    ]
+
+
+def test_network_policies_guard_the_pods_they_name(stack: Rendered) -> None:
+    pods = pod_labels(stack)
+    policies = {r.inputs["metadata"]["name"]: r.manifest()["spec"] for r in stack.of_kind("NetworkPolicy")}
+    deny = policies.pop("default-deny-ingress")
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+
+    def guarded(spec: dict[str, Any]) -> set[str]:
+        return {name for name, labels in pods.items() if selects(spec["podSelector"], labels)}
+
+    def allowed(spec: dict[str, Any]) -> set[str] | None:
+        peers = spec["ingress"][0].get("from")
+        if peers is None:
+            return None  # anyone, inside or outside the cluster
+        return {
+            name for name, labels in pods.items() for peer in peers if selects(peer["podSelector"], labels)
+        }
+
+    platform = {"pigeonhole-service", "pigeonhole-drift", "pigeonhole-retrain"}
+    expected = {
+        "allow-service-from-anywhere": ({"pigeonhole-service"}, None),
+        "allow-mlflow-from-platform": ({"pigeonhole-mlflow"}, platform),
+        "allow-reports-from-namespace": ({"pigeonhole-reports"}, platform | {"pigeonhole-mlflow"}),
+    }
+    if stack.stack == "dev":
+        expected["allow-postgres-from-platform"] = ({"pigeonhole-postgres"}, platform | {"pigeonhole-mlflow"})
+    assert set(policies) == set(expected)
+    for name, (targets, sources) in expected.items():
+        assert guarded(policies[name]) == targets, name
+        assert allowed(policies[name]) == sources, name
+
+
+def test_outputs_say_where_things_are_and_keep_the_kubeconfig_secret(stack: Rendered) -> None:
+    assert stack.outputs["mlflowUrl"] == "http://pigeonhole-mlflow.pigeonhole.svc.cluster.local:5000"
+    host = stack.config["pigeonhole:service"].get("ingressHost")
+    assert stack.outputs["serviceUrl"] == (
+        f"https://{host}" if host else "http://pigeonhole-service.pigeonhole.svc.cluster.local"
+    )
+    assert stack.outputs["kubeconfig"] and "kubeconfig" in stack.secret_outputs
+    assert "serviceUrl" not in stack.secret_outputs
+
+
+def test_on_eks_mlflow_reaches_s3_through_its_service_account_role(prod: Rendered) -> None:
+    account = prod.named("ServiceAccount", "pigeonhole-mlflow")
+    role_arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    (role,) = [r for r in prod.of_type("aws:iam/role:Role") if r.name == "aws-mlflow"]
+    assert role_arn.endswith("/aws-mlflow")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"]["StringEquals"] == {
+        "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:pigeonhole:pigeonhole-mlflow",
+        "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+    }
+    mlflow = container(prod.named("Deployment", "pigeonhole-mlflow"))
+    assert "--artifacts-destination=s3://aws-artifacts-bucket/artifacts" in mlflow["args"]
+    assert not any("AWS_" in variable["name"] for variable in mlflow["env"])  # no static keys
+
+
+def test_on_eks_the_database_is_private_encrypted_and_backed_up(prod: Rendered) -> None:
+    (database,) = prod.of_type("aws:rds/instance:Instance")
+    inputs = database.inputs
+    assert inputs["publiclyAccessible"] is False and inputs["storageEncrypted"] is True
+    assert inputs["multiAz"] is True and inputs["deletionProtection"] is True
+    assert inputs["backupRetentionPeriod"] >= 7
+    (firewall,) = prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert firewall.inputs["ingress"][0]["cidrBlocks"] == ["10.0.0.0/16"]
+    (block,) = prod.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(
+        block.inputs[key] is True for key in ("blockPublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda c: c["pigeonhole:cluster"].update(provder="kind"), "pigeonhole:cluster.provder"),
+        (lambda c: c.update({"pigeonhole:image": "ghcr.io/acme/pigeonhole:latest"}), "not pinned"),
+        (lambda c: c["pigeonhole:drift"].update(trigger="github"), "githubRepository"),
+        (lambda c: c["pigeonhole:service"].update(maxReplicas=0), "maxReplicas"),
+    ],
+)
+def test_a_bad_stack_config_is_refused_with_the_key_at_fault(change: Any, error: str) -> None:
+    config = stack_config("dev")
+    change(config)
+    with pytest.raises(RenderError, match=f"ConfigError: invalid stack config: .*{error}"):
+        render("dev", config=config)
+
+
+def test_the_github_trigger_needs_its_token_as_secret_config() -> None:
+    with pytest.raises(RenderError, match="Missing required configuration variable 'pigeonhole:githubToken'"):
+        render("prod")
