@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import socket
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -69,12 +70,13 @@ def _friendly_errors(command: F) -> F:
     """Turn known failures into one clear line and exit code 2; anything else exits 1 with its message."""
     from model.data import DataValidationError
     from model.registry import RegistryError
+    from pigeonhole.demo import DemoError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (DataValidationError, RegistryError, typer.BadParameter) as exc:
+        except (DataValidationError, RegistryError, DemoError, typer.BadParameter) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except typer.Exit:
@@ -100,7 +102,7 @@ def main(
         handlers=[RichHandler(console=console, show_path=False)],
         force=True,
     )
-    for noisy in ("alembic", "mlflow", "urllib3", "matplotlib"):
+    for noisy in ("alembic", "mlflow", "urllib3", "matplotlib", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -422,36 +424,65 @@ def serve(
 @app.command()
 @_friendly_errors
 def demo(
-    rows: Annotated[int, typer.Option(min=500, help="Synthetic listings to train on.")] = 8000,
-    fresh: Annotated[bool, typer.Option(help="Delete the state folder first (a clean run).")] = True,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A real dataset instead of generated listings; needs --drift-by."),
+    ] = None,
+    drift_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Numeric column of --data to cut along: lower half trains, upper half drifts (e.g. year)."
+        ),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=500, help="Listings v1 trains on.")] = 8000,
+    requests: Annotated[int, typer.Option(min=100, help="Requests per traffic phase.")] = 1500,
+    feedback_share: Annotated[
+        float,
+        typer.Option(min=0.05, max=1.0, help="Share of requests whose seller reports the final category."),
+    ] = 0.5,
+    port: Annotated[int, typer.Option(help="Port for the service; 0 picks a free one.")] = 0,
+    fresh: Annotated[
+        bool, typer.Option(help="Start from an empty state folder; --no-fresh continues the last run.")
+    ] = True,
     home: HomeOption = None,
 ) -> None:
-    """Run the local loop on the embedded defaults: generate data, train, register, promote.
+    """Run the whole loop on this machine: train, serve, send traffic, detect drift, retrain, promote.
 
-    Everything lands under the state folder (--home): MLflow's SQLite database and artifacts,
-    and the generated data. `--no-fresh` keeps earlier runs, so a second run trains v2 next to v1.
+    v1 is trained and promoted; the BentoML service starts on localhost; normal and then drifted
+    traffic goes through HTTP with sellers' feedback for a share of it; the drift job runs on each
+    phase and, on drift, retrains on the feedback-labelled traffic; the gate promotes v2, the service
+    reloads it, and fresh drifted traffic shows the recovery. State lives in --home (.pigeonhole);
+    a run starts clean unless --no-fresh, which keeps the registry and adds new versions.
     """
-    from model.data import load_listings
-    from model.promote import run_gate
-    from model.registry import connect, list_versions
-    from model.synthetic import generate
-    from model.train import train_and_register
+    from pigeonhole import demo as loop
 
+    if (data is None) != (drift_by is None):
+        raise typer.BadParameter(
+            "--data and --drift-by go together (e.g. --data myntra.csv.gz --drift-by year)"
+        )
     settings = get_settings(home=home)
-    if fresh and settings.home.exists():
-        shutil.rmtree(settings.home)
-    data_path = settings.data_dir / "listings.csv.gz"
-    write_table(generate(rows, seed=settings.seed), data_path)
-    log.info("generated %d synthetic listings at %s", rows, data_path)
-    result = train_and_register(settings, load_listings(data_path), source=str(data_path))
-    client = connect(settings)
-    decision = run_gate(client, settings)
-    log.info("gate: %s v%s: %s", decision.label, decision.challenger, "; ".join(decision.reasons))
-    out.print(versions_table(settings, list_versions(client, settings)))
-    out.print(
-        f"trained v{result.version}; browse runs with: mlflow ui --backend-store-uri "
-        f"{settings.resolved_tracking_uri}"
+    if fresh:
+        loop.reset(settings)
+    traffic = (
+        loop.synthetic_traffic(rows, requests, settings.seed)
+        if data is None or drift_by is None
+        else loop.real_traffic(data, drift_by, rows, requests, settings.seed)
     )
+    source = str(data) if data else f"synthetic listings (seed {settings.seed})"
+    started = time.monotonic()
+    results = loop.run(settings, traffic, source, port or _free_port(), feedback_share, out)
+    # the table is wider than the 80 columns rich assumes when output goes to a file or CI log
+    out.print(loop.summary_table(results), width=None if out.is_terminal else 120)
+    out.print(f"summary: {loop.write_summary(settings, results)}", highlight=False)
+    for line in loop.where_to_look(settings, results):
+        out.print(line, highlight=False)
+    out.print(f"demo finished in {time.monotonic() - started:.0f} s; the service has been stopped")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
