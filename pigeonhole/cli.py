@@ -347,23 +347,65 @@ def monitor_drift(
 def retrain(
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Reference dataset; default: the one the champion was trained on."),
+        typer.Option(
+            "--data",
+            help="Reference dataset; default PIGEONHOLE_RETRAIN_DATA, else the champion's own.",
+        ),
     ] = None,
     feedback_days: Annotated[
         float, typer.Option(min=0.0, help="Use feedback from this many days back.")
     ] = 30.0,
+    exit_zero: Annotated[
+        bool,
+        typer.Option(help="Exit 0 also when the gate keeps the champion (the decision is in the output)."),
+    ] = False,
     home: HomeOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Train a challenger on the reference data plus feedback-labelled traffic, then run the gate.
 
-    Exits 0 when the challenger was promoted, 3 when the gate kept the champion.
+    Exits 0 when the challenger was promoted, 3 when the gate kept the champion (0 with
+    --exit-zero). Under GitHub Actions the decision is also written to $GITHUB_OUTPUT
+    (`promoted=true|false`, `version=N`) for the next steps.
     """
     from monitoring.retrain import retrain as run_retrain
 
-    outcome = run_retrain(get_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
+    settings = get_settings(home=home, tracking_uri=tracking_uri)
+    base = data or (Path(settings.retrain_data) if settings.retrain_data else None)
+    outcome = run_retrain(settings, base, feedback_days)
     out.print(outcome.summary(), highlight=False)
-    raise typer.Exit(0 if outcome.decision.promoted else 3)
+    _github_output(promoted=str(outcome.decision.promoted).lower(), version=outcome.version)
+    raise typer.Exit(0 if outcome.decision.promoted or exit_zero else 3)
+
+
+def _github_output(**values: str) -> None:
+    """Step outputs for GitHub Actions; a no-op anywhere else."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in values.items())
+
+
+@app.command()
+@_friendly_errors
+def smoke(
+    url: Annotated[
+        str, typer.Argument(help="Base URL of a deployed service, e.g. https://suggest.example.com.")
+    ],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the service to become ready.")] = 120.0,
+) -> None:
+    """Check a deployed service for real: /readyz answers 200 and /suggest categorises a listing.
+
+    Exits 0 when both pass, 1 otherwise; the deploy workflow rolls back on a failure.
+    """
+    from serving.smoke import SmokeFailed, check
+
+    try:
+        for line in check(url, timeout):
+            out.print(line, highlight=False)
+    except SmokeFailed as exc:
+        console.print(f"[bold red]smoke test failed:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

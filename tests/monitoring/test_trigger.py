@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from model import data
 from model.promote import run_gate
@@ -19,6 +20,7 @@ from model.train import train_and_register
 from monitoring.drift import Decision, DriftResult
 from monitoring.retrain import feedback_listings, retrain
 from monitoring.trigger import TriggerError, fire
+from pigeonhole.cli import app
 from pigeonhole.settings import Settings, TriggerKind
 from tests.helpers import free_port
 from tests.monitoring.test_drift import _replay
@@ -106,3 +108,12 @@ def test_retraining_on_feedback_recovers_accuracy_and_is_promoted(
     assert outcome.decision.promoted, outcome.decision.reasons
     champion = connect(settings).get_model_version_by_alias(settings.model_name, CHAMPION)
     assert str(champion.version) == outcome.version == "2"
+    # Retraining again on the same data and feedback cannot beat v2: the gate keeps it. For
+    # workflows, --exit-zero turns "kept" into success and $GITHUB_OUTPUT carries the decision.
+    outputs = tmp_path / "github_output"
+    command = ["retrain", "--home", str(settings.home)]
+    env = {"GITHUB_OUTPUT": str(outputs), "PIGEONHOLE_MIN_CLASS_COUNT": "5"}
+    assert CliRunner().invoke(app, command, env=env).exit_code == 3
+    kept = CliRunner().invoke(app, [*command, "--exit-zero"], env=env)
+    assert kept.exit_code == 0, kept.output
+    assert outputs.read_text().splitlines()[-2:] == ["promoted=false", "version=4"]

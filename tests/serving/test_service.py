@@ -11,14 +11,17 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from model import data
 from model.promote import run_gate
 from model.registry import connect
 from model.synthetic import generate
 from model.train import train_and_register
+from pigeonhole.cli import app
 from pigeonhole.settings import Settings
 from serving.sinks import FileSink
+from tests.helpers import free_port
 from tests.serving.conftest import Server, start_server, stop_server
 
 
@@ -253,3 +256,15 @@ def test_new_champion_is_picked_up_without_restart_or_dropped_requests(tmp_path:
         assert "2" in versions, "the service should serve the new champion"
     finally:
         stop_server(running)
+
+
+def test_smoke_command_passes_against_a_live_service(server: Server) -> None:
+    """The deploy workflow's smoke test, against the real service."""
+    result = CliRunner().invoke(app, ["smoke", server.url, "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    assert "/readyz: 200" in result.output and "Electronics > Mobile phones" in result.output
+
+
+def test_smoke_command_fails_when_nothing_answers() -> None:
+    result = CliRunner().invoke(app, ["smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "1"])
+    assert result.exit_code == 1 and "never answered 200" in result.output
