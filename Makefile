@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: setup demo test lint bench bench-training bench-serving bench-drift quality clean
+.PHONY: setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 $(BIN)/pigeonhole: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +24,14 @@ test: setup ## lint, type-check and the whole test suite
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-lint: setup
+lint: setup ## ruff (rules and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+lint-workflows: setup ## actionlint and GitHub's workflow JSON schema over .github/workflows
+	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 quality: setup ## our model vs the TF-IDF + LinearSVC reference on ../shared/data
 	$(BIN)/python -m benchmarks.quality --data-dir $(SHARED_DATA)
@@ -44,3 +49,50 @@ bench-serving: setup ## this service vs mlflow models serve vs bare FastAPI vs i
 
 bench-drift: setup ## false alarms, detection on real drift, accuracy recovered, drift job cost
 	$(BIN)/python -m benchmarks.drift --data-dir $(SHARED_DATA)
+
+# ---- CI/CD (the workflows call these; each needs what its comment says) ----
+
+# GitHub's Ubuntu runners ship PostgreSQL stopped and password-protected; the tests expect the set-up
+# of the development machine: a cluster on 127.0.0.1:5432, trust auth, a database `test`. Needs root.
+ci-postgres:
+	version=$$(ls /etc/postgresql | head -n1) && \
+	echo "host all all 127.0.0.1/32 trust" > /tmp/pg_hba.conf && \
+	cat /etc/postgresql/$$version/main/pg_hba.conf >> /tmp/pg_hba.conf && \
+	install -o postgres -m 640 /tmp/pg_hba.conf /etc/postgresql/$$version/main/pg_hba.conf && \
+	pg_ctlcluster --skip-systemctl-redirect $$version main start && \
+	until pg_isready -h 127.0.0.1 -q; do sleep 1; done && \
+	(psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname = 'test'" | grep -q 1 || \
+	 psql -h 127.0.0.1 -U postgres -c "create database test")
+
+BASE ?= origin/main
+
+infra-changed: ## prints infra=true when infra/ differs from BASE (a GitHub step output line)
+	@if git diff --quiet $(BASE) HEAD -- infra/; then echo infra=false; else echo infra=true; fi
+
+IMAGE ?= pigeonhole:dev
+STACK ?= dev
+BENTOML_HOME ?= $(CURDIR)/.pigeonhole/bentoml
+
+image: setup ## the platform image: a Bento of the registry's champion, containerized (needs Docker)
+	$(BIN)/pigeonhole build
+	BENTOML_HOME=$(BENTOML_HOME) $(BIN)/bentoml containerize pigeonhole:latest --image-tag $(IMAGE)
+
+image-name: ## prints image=IMAGE (a GitHub step output line)
+	@echo image=$(IMAGE)
+
+push-image: ## push IMAGE (log in to the registry first)
+	docker push $(IMAGE)
+
+PREVIOUS_IMAGE_FILE = .pigeonhole/previous-image-$(STACK)
+
+deploy: setup ## pulumi up of STACK with IMAGE, remembering the image it replaces (needs the Pulumi CLI)
+	mkdir -p .pigeonhole
+	cd infra && pulumi config get pigeonhole:image --stack $(STACK) > ../$(PREVIOUS_IMAGE_FILE)
+	cd infra && pulumi config set pigeonhole:image $(IMAGE) --stack $(STACK) && \
+	pulumi up --yes --skip-preview --stack $(STACK)
+
+rollback-deploy: setup ## pulumi up of STACK with the image the last `make deploy` replaced
+	$(MAKE) deploy STACK=$(STACK) IMAGE="$$(cat $(PREVIOUS_IMAGE_FILE))"
+
+smoke: setup ## a real /readyz and /suggest against STACK's deployed service
+	$(BIN)/pigeonhole smoke "$$(cd infra && pulumi stack output serviceUrl --stack $(STACK))"
