@@ -189,3 +189,70 @@ def cli_job_template(
             ),
         ),
     )
+
+
+def cluster_service(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    port: int,
+    opts: pulumi.ResourceOptions,
+    target_port: int | str = "http",
+    port_name: str = "http",
+) -> k8s.core.v1.Service:
+    """A ClusterIP Service in front of a component's pods (selected by its labels)."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=metadata(name, namespace, component),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP",
+            selector=labels(component),
+            ports=[k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=target_port)],
+        ),
+        opts=opts,
+    )
+
+
+def service_url(
+    service: k8s.core.v1.Service, namespace: pulumi.Input[str], port: int | None = None
+) -> pulumi.Output[str]:
+    """The in-cluster address of a Service, as the platform's pods and port-forwards name it."""
+    suffix = f":{port}" if port else ""
+    return pulumi.Output.concat(
+        "http://", service.metadata.name, ".", namespace, ".svc.cluster.local", suffix
+    )
+
+
+def singleton_deployment(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    service_account: pulumi.Input[str],
+    container: k8s.core.v1.ContainerArgs,
+    volumes: list[k8s.core.v1.VolumeArgs],
+    opts: pulumi.ResourceOptions,
+    automount_token: bool = False,
+) -> k8s.apps.v1.Deployment:
+    """One pod that owns a ReadWriteOnce volume: replaced, never rolled (old and new cannot share it)."""
+    return k8s.apps.v1.Deployment(
+        resource_name,
+        metadata=metadata(name, namespace, component),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=1,
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels(component)),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=service_account,
+                    automount_service_account_token=automount_token,
+                    security_context=pod_security(),
+                    containers=[container],
+                    volumes=volumes,
+                ),
+            ),
+        ),
+        opts=opts,
+    )

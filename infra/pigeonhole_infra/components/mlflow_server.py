@@ -40,7 +40,6 @@ class MlflowServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: MlflowServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pigeonhole:platform:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        selector = pods.labels("mlflow")
         account = pods.service_account(
             f"{name}-sa", NAME, args.namespace, "mlflow", child, annotations=args.service_account_annotations
         )
@@ -52,72 +51,44 @@ class MlflowServer(pulumi.ComponentResource):
             f":5432/{args.database_name}",
         )
         health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
-        k8s.apps.v1.Deployment(
+        pods.singleton_deployment(
             f"{name}-deployment",
-            metadata=pods.metadata(NAME, args.namespace, "mlflow"),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                # a ReadWriteOnce artifacts volume cannot be mounted by old and new pod at once
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=selector),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=account.metadata.name,
-                        # IRSA injects the web identity token only into pods that mount one
-                        automount_service_account_token=bool(args.service_account_annotations),
-                        security_context=pods.pod_security(),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="mlflow",
-                                image=args.image,
-                                command=["mlflow", "server"],
-                                args=[
-                                    "--host=0.0.0.0",
-                                    f"--port={PORT}",
-                                    pulumi.Output.concat("--backend-store-uri=", backend),
-                                    "--serve-artifacts",
-                                    pulumi.Output.concat(
-                                        "--artifacts-destination=", args.artifacts_uri or ARTIFACTS_MOUNT
-                                    ),
-                                    # Host headers the server answers: its Service names, and port-forwards
-                                    f"--allowed-hosts={NAME},{NAME}:*,{NAME}.*,localhost,localhost:*,127.0.0.1:*",
-                                ],
-                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                                env=[
-                                    pods.secret_env("POSTGRES_PASSWORD", args.database_secret, "password"),
-                                    *pods.env({"HOME": "/tmp"}),
-                                ],
-                                security_context=pods.container_security(),
-                                resources=pods.resources("250m", "512Mi", "1", "1Gi"),
-                                startup_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=health, period_seconds=5, failure_threshold=60
-                                ),
-                                readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
-                                liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=health, period_seconds=20, failure_threshold=3
-                                ),
-                                volume_mounts=[*mounts, tmp_mount],
-                            )
-                        ],
-                        volumes=[*volumes, tmp_volume],
-                    ),
-                ),
+            NAME,
+            args.namespace,
+            "mlflow",
+            account.metadata.name,
+            k8s.core.v1.ContainerArgs(
+                name="mlflow",
+                image=args.image,
+                command=["mlflow", "server"],
+                args=[
+                    "--host=0.0.0.0",
+                    f"--port={PORT}",
+                    pulumi.Output.concat("--backend-store-uri=", backend),
+                    "--serve-artifacts",
+                    pulumi.Output.concat("--artifacts-destination=", args.artifacts_uri or ARTIFACTS_MOUNT),
+                    # Host headers the server answers: its Service names, and port-forwards
+                    f"--allowed-hosts={NAME},{NAME}:*,{NAME}.*,localhost,localhost:*,127.0.0.1:*",
+                ],
+                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                env=[
+                    pods.secret_env("POSTGRES_PASSWORD", args.database_secret, "password"),
+                    *pods.env({"HOME": "/tmp"}),
+                ],
+                security_context=pods.container_security(),
+                resources=pods.resources("250m", "512Mi", "1", "1Gi"),
+                startup_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=5, failure_threshold=60),
+                readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+                liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20, failure_threshold=3),
+                volume_mounts=[*mounts, tmp_mount],
             ),
-            opts=child,
+            [*volumes, tmp_volume],
+            child,
+            # IRSA injects the web identity token only into pods that mount one
+            automount_token=bool(args.service_account_annotations),
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=pods.metadata(NAME, args.namespace, "mlflow"),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
-            ),
-            opts=child,
-        )
-        self.url = pulumi.Output.concat(
-            "http://", service.metadata.name, ".", args.namespace, f".svc.cluster.local:{PORT}"
-        )
+        service = pods.cluster_service(f"{name}-service", NAME, args.namespace, "mlflow", PORT, child)
+        self.url = pods.service_url(service, args.namespace, PORT)
         self.service_account = account.metadata.name
         self.register_outputs({"url": self.url})
 

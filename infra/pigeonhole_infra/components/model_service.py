@@ -100,15 +100,7 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=pods.metadata(NAME, args.namespace, "service"),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
-            ),
-            opts=child,
-        )
+        service = pods.cluster_service(f"{name}-service", NAME, args.namespace, "service", 80, child)
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",
             metadata=pods.metadata(NAME, args.namespace, "service"),

@@ -38,14 +38,15 @@ class Postgres(pulumi.ComponentResource):
         super().__init__("pigeonhole:platform:Postgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         selector = pods.labels("postgres")
-        service = k8s.core.v1.Service(
+        service = pods.cluster_service(
             f"{name}-service",
-            metadata=pods.metadata(NAME, args.namespace, "postgres"),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=PORT, target_port=PORT)],
-            ),
-            opts=child,
+            NAME,
+            args.namespace,
+            "postgres",
+            PORT,
+            child,
+            target_port=PORT,
+            port_name="postgres",
         )
         data = k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data")
         run_volume, run_mount = pods.scratch("run", "/var/run/postgresql")

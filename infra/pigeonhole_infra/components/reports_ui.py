@@ -34,7 +34,6 @@ class ReportsUI(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReportsUIArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pigeonhole:platform:ReportsUI", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        selector = pods.labels("reports")
         claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
             metadata=pods.metadata(NAME, args.namespace, "reports"),
@@ -48,60 +47,35 @@ class ReportsUI(pulumi.ComponentResource):
         )
         account = pods.service_account(f"{name}-sa", NAME, args.namespace, "reports", child)
         tmp_volume, tmp_mount = pods.scratch()
-        k8s.apps.v1.Deployment(
+        pods.singleton_deployment(
             f"{name}-deployment",
-            metadata=pods.metadata(NAME, args.namespace, "reports"),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=selector),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=account.metadata.name,
-                        automount_service_account_token=False,
-                        security_context=pods.pod_security(),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="evidently",
-                                image=args.image,
-                                command=["evidently", "ui"],
-                                args=["--workspace", WORKSPACE, "--host", "0.0.0.0", "--port", str(PORT)],
-                                env=pods.env({"HOME": "/tmp", "DO_NOT_TRACK": "1"}),
-                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                                security_context=pods.container_security(),
-                                resources=pods.resources("100m", "256Mi", "500m", "1Gi"),
-                                readiness_probe=k8s.core.v1.ProbeArgs(
-                                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
-                                ),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="reports", mount_path=MOUNT, read_only=True
-                                    ),
-                                    tmp_mount,
-                                ],
-                            )
-                        ],
-                        volumes=[pods.pvc_volume("reports", claim.metadata.name), tmp_volume],
-                    ),
+            NAME,
+            args.namespace,
+            "reports",
+            account.metadata.name,
+            k8s.core.v1.ContainerArgs(
+                name="evidently",
+                image=args.image,
+                command=["evidently", "ui"],
+                args=["--workspace", WORKSPACE, "--host", "0.0.0.0", "--port", str(PORT)],
+                env=pods.env({"HOME": "/tmp", "DO_NOT_TRACK": "1"}),
+                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                security_context=pods.container_security(),
+                resources=pods.resources("100m", "256Mi", "500m", "1Gi"),
+                readiness_probe=k8s.core.v1.ProbeArgs(
+                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
                 ),
+                volume_mounts=[
+                    k8s.core.v1.VolumeMountArgs(name="reports", mount_path=MOUNT, read_only=True),
+                    tmp_mount,
+                ],
             ),
-            opts=child,
+            [pods.pvc_volume("reports", claim.metadata.name), tmp_volume],
+            child,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=pods.metadata(NAME, args.namespace, "reports"),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
-            ),
-            opts=child,
-        )
+        service = pods.cluster_service(f"{name}-service", NAME, args.namespace, "reports", PORT, child)
         self.claim_name = claim.metadata.name
-        self.url = pulumi.Output.concat(
-            "http://", service.metadata.name, ".", args.namespace, f".svc.cluster.local:{PORT}"
-        )
+        self.url = pods.service_url(service, args.namespace, PORT)
         self.register_outputs({"url": self.url})
 
     @staticmethod
