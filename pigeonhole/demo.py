@@ -246,14 +246,15 @@ def run(
         }
     )
     clear_cooldown(settings)
-    with console.status("training v1 (validate, fit, evaluate, log to MLflow, register)"):
+    with console.status("training (validate, fit, evaluate, log to MLflow, register, gate)"):
         trained = train_and_register(settings, data.validate(traffic.training, source), source=source)
         decision = run_gate(connect(settings), settings)
     reasons = "; ".join(decision.reasons)
     console.print(f"[bold]1.[/] trained v{trained.version} on {source}: {decision.label} ({reasons})")
-    if not decision.promoted:
+    if not decision.promoted and decision.champion is None:
         raise DemoError(
-            "v1 did not pass the gate's floors (too little or too noisy data?); see `pigeonhole models list`"
+            "the first model did not pass the gate's floors (too little or too noisy data?); "
+            "see `pigeonhole models list`"
         )
     results: list[PhaseResult] = []
     progress = Progress(
