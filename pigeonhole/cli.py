@@ -514,7 +514,7 @@ def demo(
     started = time.monotonic()
     results = loop.run(settings, traffic, source, port or _free_port(), feedback_share, out)
     # the table is wider than the 80 columns rich assumes when output goes to a file or CI log
-    out.print(loop.summary_table(results), width=None if out.is_terminal else 120)
+    (out if out.is_terminal else Console(width=120)).print(loop.summary_table(results))
     out.print(f"summary: {loop.write_summary(settings, results)}", highlight=False)
     for line in loop.where_to_look(settings, results):
         out.print(line, highlight=False)
