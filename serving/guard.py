@@ -9,8 +9,11 @@ the same bytes on to BentoML.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from pydantic import ValidationError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,3 +120,32 @@ async def _reject(send: Send, status: int, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+# BentoML's module logger for request errors (its log_exception)
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+
+
+class RejectedInputLogFilter(logging.Filter):
+    """BentoML logs every 400 with the traceback of pydantic's ValidationError, and that text quotes
+    the rejected input: a seller's phone number in an over-long title would land in the server log,
+    which the masked prediction log is careful never to hold. Keep the fact (path, fields, what was
+    wrong), drop the input and the traceback, and log it as the client error it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+                for item in error.errors(include_input=False, include_context=False, include_url=False)
+            )
+            record.msg = "rejected input on %s [%s]: " + problems.replace("%", "%%")
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def keep_rejected_input_out_of_logs() -> None:
+    request_logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(f, RejectedInputLogFilter) for f in request_logger.filters):
+        request_logger.addFilter(RejectedInputLogFilter())

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from pigeonhole.settings import get_settings
 from serving import metrics
 from serving.engine import CHAMPION, ModelHolder, SuggestionEngine
-from serving.guard import JsonBodyGuard
+from serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
 from serving.recorder import PredictionRecorder
 from serving.schemas import (
     FeedbackRequest,
@@ -60,6 +60,7 @@ def _not_ready(reason: str | None) -> JSONResponse:
 )
 class CategoryService:
     def __init__(self) -> None:
+        keep_rejected_input_out_of_logs()
         self.settings = SETTINGS
         self.sink = open_sink(self.settings)
         self.recorder = PredictionRecorder(

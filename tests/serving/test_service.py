@@ -268,3 +268,16 @@ def test_smoke_command_passes_against_a_live_service(server: Server) -> None:
 def test_smoke_command_fails_when_nothing_answers() -> None:
     result = CliRunner().invoke(app, ["smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "1"])
     assert result.exit_code == 1 and "never answered 200" in result.output
+
+
+def test_rejected_input_never_reaches_the_server_log(server: Server) -> None:
+    """A 400's log line says what was wrong, not what the seller typed (phone numbers, e-mails)."""
+    phone = "+44 7700 900461"
+    with server.client() as client:
+        response = client.post("/suggest", json={"title": f"call me on {phone} " + "x" * 300})
+    assert response.status_code == 400 and "at most 300 characters" in response.text
+    deadline = time.monotonic() + 5
+    while "rejected input on /suggest" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "rejected input on /suggest [POST]: title: String should have at most 300" in server.log()
+    assert phone not in server.log() and "Traceback" not in server.log()
