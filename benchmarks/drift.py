@@ -35,7 +35,7 @@ from model import data
 from model.evaluate import evaluate
 from model.synthetic import generate
 from model.train import fit, reference_samples
-from monitoring.drift import Decision, DriftResult, compare, decide
+from monitoring.drift import WINDOW_COLUMNS, Decision, DriftResult, compare, decide
 from pigeonhole.settings import Settings
 from serving.sinks import FileSink
 
@@ -171,7 +171,7 @@ def run_cost(rows: int, reference: pd.DataFrame, pool: pd.DataFrame) -> list[str
     watcher = threading.Thread(target=sample_rss)
     watcher.start()
     started = time.perf_counter()
-    current = FileSink(folder).read_predictions(now - timedelta(hours=1), now)
+    current = FileSink(folder).read_predictions(now - timedelta(hours=1), now, WINDOW_COLUMNS)
     current = current.rename(columns={"top_category": "predicted_category"})
     window = current.sample(n=min(settings.drift_max_rows, len(current)), random_state=settings.seed)
     _window_result(settings, reference, window)

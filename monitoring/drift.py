@@ -105,11 +105,16 @@ def load_reference(settings: Settings) -> tuple[pd.DataFrame, str, float | None]
     return reference, str(champion.version), accuracy
 
 
+# what drift, feedback accuracy and retraining read of a logged prediction; leaving out the top-k
+# lists and the rest cuts the job's memory by about a third on large windows
+WINDOW_COLUMNS = ["request_id", "ts", "title", "description", "price", "top_category", "top_score", "variant"]
+
+
 def current_window(settings: Settings, since: datetime, until: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Logged predictions (as reference-shaped columns) and feedback in [since, until)."""
     sink = open_sink(settings)
     try:
-        predictions = sink.read_predictions(since, until)
+        predictions = sink.read_predictions(since, until, WINDOW_COLUMNS)
         feedback = sink.read_feedback(since, until)
     finally:
         sink.close()

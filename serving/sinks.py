@@ -57,7 +57,9 @@ class LogSink(Protocol):
 
     def write_feedback(self, record: dict[str, Any]) -> None: ...
 
-    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame: ...
+    def read_predictions(
+        self, since: datetime, until: datetime, columns: list[str] | None = None
+    ) -> pd.DataFrame: ...
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame: ...
 
@@ -119,10 +121,17 @@ class FileSink:
             p for day in _days(since, until) for p in sorted((self.root / kind / f"date={day}").glob(pattern))
         ]
 
-    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame:
+    def read_predictions(
+        self, since: datetime, until: datetime, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """The window's predictions; ``columns`` (with ``ts``) reads only those, to save memory."""
         files = self._read("predictions", "*.parquet", since, until)
-        frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True) if files else pd.DataFrame()
-        return _window(frame, PREDICTION_COLUMNS, since, until)
+        frame = (
+            pd.concat([pd.read_parquet(p, columns=columns) for p in files], ignore_index=True)
+            if files
+            else pd.DataFrame()
+        )
+        return _window(frame, columns or PREDICTION_COLUMNS, since, until)
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         files = self._read("feedback", "*.jsonl", since, until)
@@ -213,8 +222,10 @@ class PostgresSink:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         return frame
 
-    def read_predictions(self, since: datetime, until: datetime) -> pd.DataFrame:
-        return self._select("predictions", PREDICTION_COLUMNS, since, until)
+    def read_predictions(
+        self, since: datetime, until: datetime, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        return self._select("predictions", columns or PREDICTION_COLUMNS, since, until)
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         return self._select("feedback", FEEDBACK_COLUMNS, since, until)

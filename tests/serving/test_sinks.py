@@ -73,6 +73,9 @@ def test_round_trip_by_time_window(sink: LogSink) -> None:
     assert len(sink.read_predictions(now - timedelta(days=3), now)) == 2
     assert len(sink.read_feedback(now - timedelta(hours=1), now)) == 1
     assert sink.read_predictions(now + timedelta(hours=1), now + timedelta(hours=2)).empty
+    # the drift job reads only the columns it uses
+    slim = sink.read_predictions(now - timedelta(hours=1), now, ["request_id", "ts", "title"])
+    assert list(slim.columns) == ["request_id", "ts", "title"] and slim["title"].tolist() == [recent["title"]]
 
 
 def test_unreachable_database_is_reported_not_crashed() -> None:
