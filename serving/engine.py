@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,6 +32,9 @@ from serving.schemas import (
     SuggestResponse,
 )
 from serving.sinks import LogSink
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class ModelHolder:
         self.models: dict[str, LoadedModel] = {}
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._client: MlflowClient | None = None  # made on first use: polls reuse it
 
     @property
     def ready(self) -> bool:
@@ -98,10 +102,18 @@ class ModelHolder:
         log.info("serving %s v%s as %s", loaded.name, loaded.version, alias)
         return True
 
-    def _load_from_registry(self, alias: str) -> LoadedModel | None:
-        from model.registry import connect, load_predictor, require_alias, version_by_alias
+    def _registry(self) -> MlflowClient:
+        """One client for the process: connecting looks the experiment up, which polls need not repeat."""
+        if self._client is None:
+            from model.registry import connect
 
-        client = connect(self.settings)
+            self._client = connect(self.settings)
+        return self._client
+
+    def _load_from_registry(self, alias: str) -> LoadedModel | None:
+        from model.registry import load_predictor, require_alias, version_by_alias
+
+        client = self._registry()
         version = (require_alias if alias == CHAMPION else version_by_alias)(client, self.settings, alias)
         if version is None:
             return None
