@@ -37,6 +37,7 @@ from model.registry import CHAMPION, connect, version_by_alias
 from model.synthetic import generate
 from model.train import train_and_register
 from pigeonhole.settings import Settings
+from serving.process import free_port, serve_command, stop_group
 
 LISTING: dict[str, Any] = {
     "title": "iPhone 13 128GB, like new",
@@ -101,17 +102,7 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
     return [
         Peer(
             "(a) pigeonhole BentoML",
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.service:CategoryService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-            ],
+            serve_command("{port}"),
             env,
             ("/suggest", LISTING),
             ("/suggest_batch", batch),
@@ -162,14 +153,6 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
     ]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start(peer: Peer, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in peer.command]
@@ -194,14 +177,6 @@ def start(peer: Peer, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             pass
         time.sleep(0.5)
     raise SystemExit(f"{peer.name} did not answer in 180 s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, 15)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
 
 
 def tree_rss_mib(pid: int) -> float:
@@ -337,7 +312,7 @@ def main() -> None:
                             )
                         )
             finally:
-                stop(process)
+                stop_group(process, timeout=30)
     results += in_process(pipeline, seconds=min(args.seconds, 5))
     table = Table(title=f"Serving model v{version} on {os.cpu_count()} cores; wrk {args.seconds} s a run")
     for column in (

@@ -58,9 +58,11 @@ def feedback_listings(settings: Settings, since: datetime, until: datetime) -> p
 
 
 def reference_data_path(settings: Settings, data_path: Path | None) -> Path:
-    """The dataset to retrain on: given, or the one the champion was trained on."""
+    """The dataset to retrain on: given, else PIGEONHOLE_RETRAIN_DATA, else the champion's own."""
     if data_path is not None:
         return data_path
+    if settings.retrain_data:
+        return Path(settings.retrain_data)
     client = connect(settings)
     champion = require_alias(client, settings, CHAMPION)
     source = client.get_run(champion.run_id).data.params.get("source", "") if champion.run_id else ""

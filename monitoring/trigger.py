@@ -111,7 +111,7 @@ def kubernetes_job(settings: Settings, result: DriftResult) -> str:
 def local_retrain(settings: Settings, result: DriftResult) -> str:
     from monitoring.retrain import retrain
 
-    outcome = retrain(settings, Path(settings.retrain_data) if settings.retrain_data else None)
+    outcome = retrain(settings)
     return outcome.summary()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -70,13 +69,12 @@ def _friendly_errors(command: F) -> F:
     """Turn known failures into one clear line and exit code 2; anything else exits 1 with its message."""
     from model.data import DataValidationError
     from model.registry import RegistryError
-    from pigeonhole.demo import DemoError
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (DataValidationError, RegistryError, DemoError, typer.BadParameter) as exc:
+        except (DataValidationError, RegistryError, typer.BadParameter) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except typer.Exit:
@@ -370,9 +368,7 @@ def retrain(
     """
     from monitoring.retrain import retrain as run_retrain
 
-    settings = get_settings(home=home, tracking_uri=tracking_uri)
-    base = data or (Path(settings.retrain_data) if settings.retrain_data else None)
-    outcome = run_retrain(settings, base, feedback_days)
+    outcome = run_retrain(get_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
     out.print(outcome.summary(), highlight=False)
     _github_output(promoted=str(outcome.decision.promoted).lower(), version=outcome.version)
     raise typer.Exit(0 if outcome.decision.promoted or exit_zero else 3)
@@ -441,24 +437,15 @@ def serve(
 
     Settings come from PIGEONHOLE_* variables (workers, abstain threshold, log sink, A/B share).
     """
-    from serving.packaging import SERVICE, use_bentoml_home
+    from serving.packaging import use_bentoml_home
+    from serving.process import SERVICE, serve_command
 
     settings = get_settings(home=home, tracking_uri=tracking_uri)
     use_bentoml_home(settings)
     os.environ["PIGEONHOLE_HOME"] = str(settings.home)
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        bento or SERVICE,
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    command = serve_command(port, bento or SERVICE, host)
     log.info("serving on http://%s:%d (%s)", host, port, bento or "registry champion")
     os.execv(sys.executable, command)  # BentoML owns the process from here: signals, workers, shutdown
 
@@ -497,6 +484,7 @@ def demo(
     a run starts clean unless --no-fresh, which keeps the registry and adds new versions.
     """
     from pigeonhole import demo as loop
+    from serving.process import free_port
 
     if (data is None) != (drift_by is None):
         raise typer.BadParameter(
@@ -512,19 +500,13 @@ def demo(
     )
     source = str(data) if data else f"synthetic listings (seed {settings.seed})"
     started = time.monotonic()
-    results = loop.run(settings, traffic, source, port or _free_port(), feedback_share, out)
+    results = loop.run(settings, traffic, source, port or free_port(), feedback_share, out)
     # the table is wider than the 80 columns rich assumes when output goes to a file or CI log
     (out if out.is_terminal else Console(width=120)).print(loop.summary_table(results))
     out.print(f"summary: {loop.write_summary(settings, results)}", highlight=False)
     for line in loop.where_to_look(settings, results):
         out.print(line, highlight=False)
     out.print(f"demo finished in {time.monotonic() - started:.0f} s; the service has been stopped")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,21 +30,19 @@ from model.promote import run_gate
 from model.registry import CHAMPION, connect, require_alias
 from model.synthetic import generate
 from model.train import train_and_register
-from monitoring.drift import Decision, DriftResult, current_window, reports_fs, run_drift
+from monitoring.drift import Decision, DriftResult, reports_fs, run_drift
 from monitoring.trigger import STATE_FILE, fire
 from pigeonhole.settings import Settings, TriggerKind
-from serving.packaging import SERVICE, use_bentoml_home
+from serving.packaging import use_bentoml_home
+from serving.process import ServiceProcess
+from serving.sinks import open_sink
 
 log = logging.getLogger(__name__)
 BATCH = 32  # listings per /suggest_batch request
 
 
-class DemoError(ValueError):
-    """The demo cannot use what it was given (--data, --drift-by, sizes); the message says why."""
-
-
-class ServiceFailed(RuntimeError):
-    """The service did not start or become ready; its log says why."""
+class DemoError(data.DataValidationError):
+    """The demo cannot use the data it was given (--data, --drift-by, sizes); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -110,64 +104,15 @@ def real_traffic(path: Path, drift_by: str, rows: int, requests: int, seed: int)
     )
 
 
-class ServiceProcess:
-    """`bentoml serve` of the suggestion service in its own process group, always stopped."""
-
-    def __init__(self, settings: Settings, port: int, log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "PIGEONHOLE_HOME": str(settings.home),
-            "PIGEONHOLE_WORKERS": "1",
-            "PIGEONHOLE_RELOAD_SECONDS": "0",  # the demo reloads explicitly after a promotion
-            "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.5",
-            "BENTOML_DO_NOT_TRACK": "True",
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            SERVICE,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        with log_path.open("wb") as log_file:
-            # a session of its own: stopping it takes BentoML's worker processes with it
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServiceFailed(f"the service exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise ServiceFailed(f"the service was not ready after {timeout:.0f} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
 @contextmanager
 def running_service(settings: Settings, port: int) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(settings, port, settings.home / "service.log")
+    env = {
+        "PIGEONHOLE_HOME": str(settings.home),
+        "PIGEONHOLE_WORKERS": "1",
+        "PIGEONHOLE_RELOAD_SECONDS": "0",  # the demo reloads explicitly after a promotion
+        "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.5",
+    }
+    service = ServiceProcess(env, port, settings.home / "service.log")
     try:
         service.wait_ready()
         yield service
@@ -214,12 +159,15 @@ def replay(
 def _drift_job(settings: Settings, since: datetime, expected_rows: int) -> DriftResult:
     """The drift job over one phase, once the service's log holds the whole phase (it writes
     predictions in the background, off the request path)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        predictions, _ = current_window(settings, since, datetime.now(UTC))
-        if len(predictions) >= expected_rows:
-            break
-        time.sleep(0.5)
+    sink = open_sink(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(sink.read_predictions(since, datetime.now(UTC), ["request_id", "ts"])) >= expected_rows:
+                break
+            time.sleep(0.5)
+    finally:
+        sink.close()
     return run_drift(settings, since, datetime.now(UTC))
 
 

@@ -21,9 +21,9 @@ from model.predict import PIPELINE_FILE
 from model.registry import CHAMPION, connect, require_alias
 from pigeonhole.settings import Settings
 from serving.engine import BENTO_MODEL_VERSION_KEY
+from serving.process import SERVICE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SERVICE = "serving.service:CategoryService"
 SOURCES = ["pigeonhole/**/*.py", "model/**/*.py", "serving/**/*.py", "monitoring/**/*.py"]
 # installs the `pigeonhole` command in the image, for the drift CronJob and the retraining Job
 IMAGE_SETUP = "serving/image_setup.sh"

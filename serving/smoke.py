@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
+
+from serving.process import ServiceFailed, wait_until_up
 
 PROBE_LISTING = {
     "title": "iPhone 13 128GB, like new",
@@ -20,19 +20,11 @@ class SmokeFailed(RuntimeError):
 def check(url: str, timeout: float = 120.0) -> list[str]:
     """Wait for /readyz, then send one real /suggest; return what was seen, or raise SmokeFailed."""
     base = url.rstrip("/")
-    deadline = time.monotonic() + timeout
+    try:
+        wait_until_up(f"{base}/readyz", timeout)
+    except ServiceFailed as exc:
+        raise SmokeFailed(str(exc)) from None
     with httpx.Client(base_url=base, timeout=15) as client:
-        status = "unreachable"
-        while time.monotonic() < deadline:
-            try:
-                status = str(client.get("/readyz").status_code)
-            except httpx.HTTPError as exc:
-                status = f"unreachable ({exc})"
-            if status == "200":
-                break
-            time.sleep(2)
-        else:
-            raise SmokeFailed(f"{base}/readyz never answered 200 within {timeout:.0f} s (last: {status})")
         answer = client.post("/suggest", json=PROBE_LISTING)
         if answer.status_code != 200:
             raise SmokeFailed(f"{base}/suggest answered {answer.status_code}: {answer.text[:300]}")

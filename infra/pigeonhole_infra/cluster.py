@@ -133,14 +133,12 @@ def eks_cluster(cfg: ClusterConfig) -> ClusterAccess:
 
 def existing_cluster(cfg: ClusterConfig) -> ClusterAccess:
     kubeconfig = pulumi.Config("pigeonhole").get_secret("kubeconfig")
-    provider = k8s.Provider(
-        "cluster", kubeconfig=kubeconfig, context=cfg.context, enable_server_side_apply=True
-    )
-    return ClusterAccess(provider, kubeconfig)
+    return ClusterAccess(_provider(kubeconfig, cfg.context), kubeconfig)
 
 
-def _provider(kubeconfig: pulumi.Output[str]) -> k8s.Provider:
-    return k8s.Provider("cluster", kubeconfig=kubeconfig, enable_server_side_apply=True)
+def _provider(kubeconfig: pulumi.Output[str] | None, context: str | None = None) -> k8s.Provider:
+    """The one Kubernetes provider every platform resource is created through."""
+    return k8s.Provider("cluster", kubeconfig=kubeconfig, context=context, enable_server_side_apply=True)
 
 
 PROVISIONERS = {"kind": kind_cluster, "eks": eks_cluster, "existing": existing_cluster}

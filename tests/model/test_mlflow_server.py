@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from tests.helpers import free_port, wait_until_up
+from serving.process import free_port, wait_until_up
 
 pytestmark = pytest.mark.postgres
 
@@ -44,7 +44,7 @@ def mlflow_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health", server, log_path, timeout=90)
+        wait_until_up(f"{url}/health", 90, server, log_path)
         yield url
     finally:
         server.terminate()

@@ -14,7 +14,7 @@ import yaml
 
 from monitoring.drift import Decision, DriftResult
 from monitoring.publish import DRIFT_METRICS, push
-from tests.helpers import free_port
+from serving.process import free_port
 from tests.serving.conftest import start_server, stop_server
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"

@@ -22,7 +22,7 @@ from monitoring.retrain import feedback_listings, retrain
 from monitoring.trigger import TriggerError, fire
 from pigeonhole.cli import app
 from pigeonhole.settings import Settings, TriggerKind
-from tests.helpers import free_port
+from serving.process import free_port
 from tests.monitoring.test_drift import _replay
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, wait_until_up
+from serving.process import SERVICE, free_port, serve_command, wait_until_up
 
 
 @dataclass
@@ -32,7 +31,7 @@ def start_server(
     tmp_path: Path,
     env: dict[str, str],
     wait_ready: bool = True,
-    target: str = "serving.service:CategoryService",
+    target: str = SERVICE,
 ) -> Server:
     port = free_port()
     log_path = tmp_path / f"bentoml-{port}.log"
@@ -46,17 +45,7 @@ def start_server(
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                target,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            serve_command(port, target),
             env=full_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -65,7 +54,7 @@ def start_server(
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     path = "/readyz" if wait_ready else "/livez"
     try:
-        wait_until_up(server.url + path, process, log_path)
+        wait_until_up(server.url + path, process=process, log=log_path)
     except RuntimeError:
         stop_server(server)
         raise

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from tests.helpers import free_port, wait_until_up
+from serving.process import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -79,7 +79,7 @@ def test_pigeonhole_serve_runs_the_service(served_home: Path, tmp_path: Path) ->
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/readyz", process, tmp_path / "serve.log", timeout=90)
+        wait_until_up(f"http://127.0.0.1:{port}/readyz", 90, process, tmp_path / "serve.log")
         answer = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"title": "Dell XPS 13 laptop"}).json()
         assert answer["suggestions"][0]["category"] == "Electronics > Laptops"
     finally:

@@ -20,8 +20,8 @@ from model.synthetic import generate
 from model.train import train_and_register
 from pigeonhole.cli import app
 from pigeonhole.settings import Settings
+from serving.process import free_port
 from serving.sinks import FileSink
-from tests.helpers import free_port
 from tests.serving.conftest import Server, start_server, stop_server
 
 
