@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := True
 .PHONY: setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
-$(BIN)/pigeonhole: pyproject.toml
+$(BIN)/pigeonhole: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,infra]'

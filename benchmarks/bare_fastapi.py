@@ -14,9 +14,11 @@ import pandas as pd
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from model.predict import Predictor
+from pigeonhole.core.settings import Settings
+from pigeonhole.model.predict import Predictor
 
 predictor = Predictor.load(Path(os.environ["BENCH_PIPELINE"]))
+TOP_K = Settings().top_k
 gc.collect()
 gc.freeze()
 app = FastAPI()
@@ -40,7 +42,7 @@ def _answer(items: list[Item]) -> list[dict[str, object]]:
             "price": [i.price for i in items],
         }
     )
-    categories, scores = predictor.top_k(frame, 3)
+    categories, scores = predictor.top_k(frame, TOP_K)
     return [
         {"suggestions": [{"category": c, "score": float(s)} for c, s in zip(cs, ss, strict=True)]}
         for cs, ss in zip(categories, scores, strict=True)

@@ -31,13 +31,17 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from model import data
-from model.evaluate import evaluate
-from model.synthetic import generate
-from model.train import fit, reference_samples
-from monitoring.drift import WINDOW_COLUMNS, Decision, DriftResult, compare, decide
-from pigeonhole.settings import Settings
-from serving.sinks import FileSink
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.evaluate import evaluate
+from pigeonhole.model.predict import Predictor
+from pigeonhole.model.synthetic import generate
+from pigeonhole.model.train import fit, reference_samples
+from pigeonhole.monitoring.compare import Comparison, FeedbackQuality, compare, decide
+from pigeonhole.monitoring.reference import reference_frame
+from pigeonhole.monitoring.result import Decision
+from pigeonhole.prediction_log.records import WINDOW_COLUMNS, PredictionRecord, Variant
+from pigeonhole.prediction_log.sinks import FileSink
 
 WINDOW = 1500
 console = Console(width=180)
@@ -66,25 +70,18 @@ SCENARIOS: list[Scenario] = [
 ]
 
 
-def _window_result(settings: Settings, reference: pd.DataFrame, window: pd.DataFrame) -> DriftResult:
-    result = DriftResult(
-        decision=Decision.no_drift,
-        reasons=[],
-        since="",
-        until="",
-        model_name="",
-        model_version="",
-        current_rows=len(window),
-        reference_rows=len(reference),
+def _judge(settings: Settings, reference: pd.DataFrame, window: pd.DataFrame) -> tuple[Decision, Comparison]:
+    """The drift job's comparison and decision on one window (no feedback)."""
+    comparison = compare(reference, window, settings.drift_thresholds, settings.drift_share)
+    decision, _ = decide(
+        settings, comparison, FeedbackQuality(rows=0, accuracy=None, reference_accuracy=None)
     )
-    result.columns, _ = compare(reference, window)
-    decide(settings, result)
-    return result
+    return decision, comparison
 
 
-def _traffic(predictor: object, rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows as the prediction log holds them: inputs plus the champion's answer."""
-    answers = predictor.suggest(rows)  # type: ignore[attr-defined]
+def _traffic(predictor: Predictor, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows as the drift job sees a window: inputs plus the champion's top answer."""
+    answers = predictor.suggest(rows, k=1)
     return rows.reset_index(drop=True).assign(
         predicted_category=answers["category"].to_numpy(), top_score=answers["score"].to_numpy()
     )
@@ -95,43 +92,32 @@ def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: 
     labelled, _ = data.assign_labels(before, 2, 10, settings.rare_classes, settings.rare_bucket)
     train, held_out = data.split(labelled, settings.test_size, settings.seed)
     champion = fit(train)
-    samples = reference_samples(champion, labelled, held_out, 5000, settings.seed)
-    size = min(len(samples["inputs"]), len(samples["predictions"]))
-    reference = (
-        samples["inputs"]
-        .head(size)
-        .assign(
-            predicted_category=samples["predictions"]["predicted_category"].head(size).to_numpy(),
-            top_score=samples["predictions"]["top_score"].head(size).to_numpy(),
-        )
-    )
+    reference = reference_frame(reference_samples(champion, labelled, held_out, 5000, settings.seed))
     calm_pool = _traffic(champion, held_out)
     drift_pool = _traffic(champion, after)
     started = time.perf_counter()
     false_alarms = sum(
-        _window_result(
-            settings, reference, calm_pool.sample(min(WINDOW, len(calm_pool)), random_state=i)
-        ).decision
+        _judge(settings, reference, calm_pool.sample(min(WINDOW, len(calm_pool)), random_state=i))[0]
         is Decision.drift
         for i in range(windows)
     )
     detected = [
-        _window_result(settings, reference, drift_pool.sample(WINDOW, random_state=i)) for i in range(windows)
+        _judge(settings, reference, drift_pool.sample(WINDOW, random_state=i)) for i in range(windows)
     ]
     seconds = (time.perf_counter() - started) / (2 * windows)
-    drifted_columns = sorted({c for r in detected for c, v in r.columns.items() if v["drifted"]})
+    drifted_columns = sorted({c for _, r in detected for c, score in r.columns.items() if score.drifted})
     after_labelled, _ = data.assign_labels(after, 2, 1, settings.rare_classes, settings.rare_bucket)
     feedback = after_labelled.sample(frac=0.3, random_state=0)
     rest = after_labelled.drop(feedback.index)
     challenger = fit(pd.concat([train, feedback], ignore_index=True))
-    before_acc = evaluate(champion, rest).metrics["accuracy"]
-    after_acc = evaluate(challenger, rest).metrics["accuracy"]
-    same_period = evaluate(champion, held_out).metrics["accuracy"]
+    before_acc = evaluate(champion, rest, k=settings.top_k).metrics["accuracy"]
+    after_acc = evaluate(challenger, rest, k=settings.top_k).metrics["accuracy"]
+    same_period = evaluate(champion, held_out, k=settings.top_k).metrics["accuracy"]
     return [
         name,
         f"{len(train):,} / {len(reference):,}",
         f"{false_alarms}/{windows}",
-        f"{sum(r.decision is Decision.drift for r in detected)}/{windows}",
+        f"{sum(decision is Decision.drift for decision, _ in detected)}/{windows}",
         ", ".join(drifted_columns),
         f"{seconds:.2f}",
         f"{same_period:.3f}",
@@ -141,17 +127,30 @@ def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: 
 
 
 def _log_window(folder: Path, pool: pd.DataFrame, rows: int, now: datetime) -> None:
-    """``rows`` logged predictions in the file sink's layout, as the service would have left them."""
+    """``rows`` logged predictions, written by the file sink as the service would have left them."""
     current = pool.sample(rows, replace=True, random_state=0).reset_index(drop=True)
-    current = current.rename(columns={"predicted_category": "top_category"}).assign(
-        request_id=[f"r{i}" for i in range(rows)],
-        ts=(now - timedelta(minutes=30)).isoformat(),
-        variant="champion",
-        model_version="1",
+    ts = now - timedelta(minutes=30)
+    FileSink(folder).write_predictions(
+        [
+            PredictionRecord(
+                request_id=f"r{i}",
+                ts=ts,
+                listing_id=None,
+                title=row["title"],
+                description=row["description"],
+                price=row["price"],
+                top_category=row["predicted_category"],
+                top_score=row["top_score"],
+                categories=[row["predicted_category"]],
+                scores=[row["top_score"]],
+                abstained=False,
+                model_version="1",
+                variant=Variant.control,
+                latency_ms=0.0,
+            )
+            for i, row in enumerate(current.to_dict("records"))
+        ]
     )
-    partition = folder / "predictions" / f"date={now:%Y-%m-%d}"
-    partition.mkdir(parents=True, exist_ok=True)
-    current.to_parquet(partition / "part-0.parquet", index=False)
 
 
 def run_cost(rows: int, reference: pd.DataFrame, pool: pd.DataFrame) -> list[str]:
@@ -174,7 +173,7 @@ def run_cost(rows: int, reference: pd.DataFrame, pool: pd.DataFrame) -> list[str
     current = FileSink(folder).read_predictions(now - timedelta(hours=1), now, WINDOW_COLUMNS)
     current = current.rename(columns={"top_category": "predicted_category"})
     window = current.sample(n=min(settings.drift_max_rows, len(current)), random_state=settings.seed)
-    _window_result(settings, reference, window)
+    _judge(settings, reference, window)
     seconds = time.perf_counter() - started
     shutil.rmtree(folder)
     done.set()

@@ -22,11 +22,11 @@ from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
 from benchmarks.datasets import available
-from model import data
-from model.evaluate import evaluate
-from model.predict import as_features, listing_text
-from model.train import fit
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.evaluate import evaluate
+from pigeonhole.model.predict import as_features, listing_text
+from pigeonhole.model.train import fit
 
 BOOTSTRAP_SAMPLES = 300
 
@@ -108,7 +108,7 @@ def main() -> None:
         started = time.perf_counter()
         predictor = fit(train, seed=settings.seed)
         seconds = time.perf_counter() - started
-        ours = evaluate(predictor, held_out).metrics
+        ours = evaluate(predictor, held_out, k=settings.top_k).metrics
         intervals = paired_bootstrap(truth, predictor.top_k(held_out, 1)[0][:, 0], reference)
         wins = ours["accuracy"] > max(ref_acc, dataset.reference_accuracy) and ours["macro_f1"] > max(
             ref_f1, dataset.reference_macro_f1

@@ -27,17 +27,18 @@ import httpx
 import numpy as np
 import pandas as pd
 import psutil
+from mlflow.entities.model_registry import ModelVersion
 from rich.console import Console
 from rich.table import Table
 
-from model import data
-from model.predict import PIPELINE_FILE, Predictor
-from model.promote import run_gate
-from model.registry import CHAMPION, connect, version_by_alias
-from model.synthetic import generate
-from model.train import train_and_register
-from pigeonhole.settings import Settings
-from serving.process import free_port, serve_command, stop_group
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.predict import Predictor
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import CHAMPION, connect, download_pipeline, model_uri, version_by_alias
+from pigeonhole.model.synthetic import generate
+from pigeonhole.model.train import train_and_register
+from pigeonhole.serving.process import free_port, serve_command, stop_group
 
 LISTING: dict[str, Any] = {
     "title": "iPhone 13 128GB, like new",
@@ -76,7 +77,7 @@ class Result:
     peak_rss_mib: float
 
 
-def ensure_champion(settings: Settings) -> str:
+def ensure_champion(settings: Settings) -> ModelVersion:
     client = connect(settings)
     if version_by_alias(client, settings, CHAMPION) is None:
         console.log("no champion yet: training one on 8,000 synthetic listings")
@@ -84,7 +85,7 @@ def ensure_champion(settings: Settings) -> str:
         run_gate(client, settings)
     champion = version_by_alias(client, settings, CHAMPION)
     assert champion is not None
-    return str(champion.version)
+    return champion
 
 
 def peers(settings: Settings, pipeline: Path) -> list[Peer]:
@@ -117,7 +118,7 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
                 "models",
                 "serve",
                 "-m",
-                f"models:/{settings.model_name}@champion",
+                model_uri(settings, CHAMPION),
                 "--env-manager",
                 "local",
                 "--host",
@@ -242,7 +243,7 @@ def run_wrk(url: str, body: dict[str, Any], connections: int, seconds: int, pid:
     }
 
 
-def in_process(pipeline: Path, seconds: float) -> list[Result]:
+def in_process(pipeline: Path, top_k: int, seconds: float) -> list[Result]:
     predictor = Predictor.load(pipeline)
     results = []
     for mode, rows in (("single", 1), (f"batch {BATCH_SIZE}", BATCH_SIZE)):
@@ -251,7 +252,7 @@ def in_process(pipeline: Path, seconds: float) -> list[Result]:
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            predictor.top_k(frame, 3)
+            predictor.top_k(frame, top_k)
             timings.append(time.perf_counter() - started)
         rps = len(timings) / sum(timings)
         results.append(
@@ -280,12 +281,9 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     settings = Settings(home=args.home)
-    version = ensure_champion(settings)
-    pipeline = (
-        Path(__import__("mlflow").artifacts.download_artifacts(f"models:/{settings.model_name}/{version}"))
-        / "artifacts"
-        / PIPELINE_FILE
-    )
+    champion = ensure_champion(settings)
+    version = str(champion.version)
+    pipeline = download_pipeline(champion)
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as logs:
         for peer in peers(settings, pipeline):
@@ -313,7 +311,7 @@ def main() -> None:
                         )
             finally:
                 stop_group(process, timeout=30)
-    results += in_process(pipeline, seconds=min(args.seconds, 5))
+    results += in_process(pipeline, settings.top_k, seconds=min(args.seconds, 5))
     table = Table(title=f"Serving model v{version} on {os.cpu_count()} cores; wrk {args.seconds} s a run")
     for column in (
         "server",

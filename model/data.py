@@ -19,17 +19,14 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 from sklearn.model_selection import StratifiedGroupKFold
 
-from pigeonhole.settings import RareClassPolicy
+from pigeonhole.core.errors import DataValidationError
+from pigeonhole.core.settings import RareClassPolicy
 
 TEXT_COLUMNS = ["listing_id", "title", "description", "category_path"]
 CONTRACT_COLUMNS = ["listing_id", "title", "description", "price", "category_path"]
 FEATURE_COLUMNS = ["title", "description", "price"]
 PATH_SEPARATOR = " > "
 MAX_ROWS_PER_PROBLEM = 10
-
-
-class DataValidationError(ValueError):
-    """The dataset breaks the contract; the message says which rows and columns, and why."""
 
 
 def _is_string(value: object) -> bool:

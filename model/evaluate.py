@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report, f1_score
 
-from model.predict import Predictor
+from pigeonhole.model.predict import Predictor
 
 CALIBRATION_BINS = 15
 
@@ -80,7 +80,7 @@ class Evaluation:
         return path
 
 
-def evaluate(predictor: Predictor, frame: pd.DataFrame, k: int = 3) -> Evaluation:
+def evaluate(predictor: Predictor, frame: pd.DataFrame, k: int) -> Evaluation:
     """Score ``predictor`` on ``frame`` (which has a ``label`` column)."""
     categories, scores = predictor.top_k(frame, k)
     truth = frame["label"].to_numpy()

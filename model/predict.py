@@ -1,24 +1,19 @@
-"""Top-k category suggestions from a fitted pipeline, natively and as a standard MLflow pyfunc model.
+"""Top-k category suggestions from a fitted scikit-learn pipeline.
 
 The same :class:`Predictor` answers in the BentoML service (loaded natively, no pyfunc overhead per
-call), in the promotion gate, and inside the MLflow model that ``mlflow models serve`` runs, so every
-path ranks and scores listings identically.
+call), in the promotion gate, and inside the MLflow model that ``mlflow models serve`` runs
+(model/mlflow_model.py), so every path ranks and scores listings identically.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
-from mlflow.pyfunc import PythonModel, PythonModelContext
 from sklearn.pipeline import Pipeline
-
-PIPELINE_ARTIFACT = "pipeline"
-PIPELINE_FILE = "pipeline.joblib"
 
 
 def as_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,14 +47,14 @@ class Predictor:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.pipeline.predict_proba(as_features(frame)))
 
-    def top_k(self, frame: pd.DataFrame, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(self, frame: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (categories, scores), each of shape (rows, k), best first."""
         proba = self.predict_proba(frame)
         k = min(k, proba.shape[1])
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         return self.classes[order], np.take_along_axis(proba, order, axis=1)
 
-    def suggest(self, frame: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    def suggest(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
         """One row per listing: ``category`` and ``score`` (top-1) and the top-k lists."""
         categories, scores = self.top_k(frame, k)
         return pd.DataFrame(
@@ -78,21 +73,3 @@ class Predictor:
     @classmethod
     def load(cls, path: Path) -> Predictor:
         return cls(joblib.load(path))
-
-
-class ListingCategoryModel(PythonModel):
-    """The MLflow pyfunc face of :class:`Predictor`; ``params={'k': 5}`` changes the list length."""
-
-    def __init__(self) -> None:
-        self.predictor: Predictor | None = None
-
-    def load_context(self, context: PythonModelContext) -> None:
-        self.predictor = Predictor.load(Path(context.artifacts[PIPELINE_ARTIFACT]))
-
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        if self.predictor is None:
-            self.load_context(context)
-        assert self.predictor is not None
-        return self.predictor.suggest(model_input, k=int((params or {}).get("k", 3)))

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from model.evaluate import Evaluation, evaluate
-from model.registry import CHALLENGER, CHAMPION, load_predictor, require_alias, set_champion, version_by_alias
-from model.train import EVAL_ARTIFACT_DIR, TRAIN_IDS_FILE
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model.evaluate import Evaluation, evaluate
+from pigeonhole.model.registry import (
+    CHALLENGER,
+    CHAMPION,
+    load_evaluation_rows,
+    load_predictor,
+    load_training_ids,
+    require_alias,
+    set_champion,
+    version_by_alias,
+)
 
 
 @dataclass
@@ -37,21 +43,16 @@ class GateDecision:
         return "promoted" if self.promoted else "rejected"
 
 
-def _logged(version: ModelVersion, name: str) -> pd.DataFrame:
-    local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=EVAL_ARTIFACT_DIR)
-    return pd.read_parquet(Path(local) / name)
-
-
 def evaluation_rows(challenger: ModelVersion, champion: ModelVersion | None) -> pd.DataFrame:
     """The challenger's held-out split, less any listing the champion was trained on.
 
     A retrained challenger usually shares most of its data with the champion; scoring the champion
     on rows it learnt would flatter it and keep every retrained model out.
     """
-    rows = _logged(challenger, "evaluation.parquet")
+    rows = load_evaluation_rows(challenger)
     if champion is None:
         return rows
-    seen = set(_logged(champion, TRAIN_IDS_FILE)["listing_id"])
+    seen = load_training_ids(champion)
     return rows[~rows["listing_id"].isin(seen)].reset_index(drop=True)
 
 
@@ -124,11 +125,9 @@ def run_gate(
             ["challenger is already the champion"],
         )
     rows = evaluation_rows(challenger_version, champion_version) if rows is None else rows
-    challenger_eval = evaluate(load_predictor(settings, challenger_version), rows, k=settings.top_k)
+    challenger_eval = evaluate(load_predictor(challenger_version), rows, k=settings.top_k)
     champion_eval = (
-        evaluate(load_predictor(settings, champion_version), rows, k=settings.top_k)
-        if champion_version
-        else None
+        evaluate(load_predictor(champion_version), rows, k=settings.top_k) if champion_version else None
     )
     promoted, reasons = judge(settings, challenger_eval, champion_eval)
     if force and not promoted:

@@ -1,26 +1,35 @@
-"""The MLflow model registry as the rest of the platform sees it: two aliases and a history.
+"""The MLflow model registry as the rest of the platform sees it: the model contract, in one place.
 
 ``challenger`` is the newest trained version, ``champion`` the one that serves. Nothing else finds
 a model any other way. Each promotion records on the new champion which version it replaced, so a
 rollback can walk the history back one step at a time.
+
+This module also owns what a registered version carries and where: the pyfunc model with its
+pipeline artifact, the evaluation rows and training ids the gate reads, and the reference samples
+the drift job compares traffic with. Training writes them and everyone else reads them through the
+functions below, so no other file spells an artifact name or a ``models:/`` URI.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 
-from model.predict import PIPELINE_FILE, Predictor
-from pigeonhole.settings import Settings
+from pigeonhole.core.errors import RegistryError
+from pigeonhole.core.settings import Settings
+from pigeonhole.model.predict import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +38,16 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION_TAG = "previous_champion"
 EMBEDDED_SCHEMES = ("sqlite:", "file:")
 
-
-class RegistryError(RuntimeError):
-    """The registry does not hold what was asked for (no such alias, nothing to roll back to)."""
+# what a registered version carries
+MODEL_ARTIFACT = "model"  # the pyfunc model, logged from model/mlflow_model.py
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+PIPELINE_ARTIFACT = "pipeline"  # the fitted scikit-learn pipeline inside the pyfunc model
+PIPELINE_FILE = "pipeline.joblib"
+EVALUATION_DIR = "evaluation"
+EVALUATION_ROWS = "evaluation.parquet"  # the held-out split the gate scores on
+TRAINING_IDS = "train_ids.parquet"  # lets a later gate leave out rows this model has seen
+REFERENCE_DIR = "reference"
+REFERENCE_SAMPLES = ("inputs", "predictions")  # the drift job's reference, as <name>.parquet
 
 
 @contextmanager
@@ -72,6 +88,10 @@ def model_uri(settings: Settings, alias: str) -> str:
     return f"models:/{settings.model_name}@{alias}"
 
 
+def version_uri(version: ModelVersion) -> str:
+    return f"models:/{version.name}/{version.version}"
+
+
 def version_by_alias(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(settings.model_name, alias)
@@ -90,10 +110,95 @@ def require_alias(client: MlflowClient, settings: Settings, alias: str) -> Model
     return version
 
 
-def load_predictor(settings: Settings, version: ModelVersion) -> Predictor:
+def pipeline_file(model_dir: Path) -> Path:
+    """Where a downloaded pyfunc model (this registry's layout) keeps its scikit-learn pipeline."""
+    return model_dir / "artifacts" / PIPELINE_FILE
+
+
+def download_pipeline(version: ModelVersion) -> Path:
+    """A registered version's scikit-learn pipeline file, downloaded to a local folder."""
+    return pipeline_file(Path(mlflow.artifacts.download_artifacts(version_uri(version))))
+
+
+def load_predictor(version: ModelVersion) -> Predictor:
     """Load a registered version's scikit-learn pipeline natively (no pyfunc wrapper)."""
-    local = mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}")
-    return Predictor.load(Path(local) / "artifacts" / PIPELINE_FILE)
+    return Predictor.load(download_pipeline(version))
+
+
+def register_model(
+    client: MlflowClient,
+    settings: Settings,
+    predictor: Predictor,
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    pip_requirements: list[str],
+) -> str:
+    """Log the pyfunc model in the active run, register it through ``client``; return the version."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline_path = predictor.save(Path(tmp) / PIPELINE_FILE)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=str(MODEL_CODE),
+            pip_requirements=pip_requirements,
+            artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
+            signature=signature,
+            input_example=input_example,
+        )
+    try:
+        client.create_registered_model(settings.model_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(
+        settings.model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id
+    )
+    client.set_registered_model_alias(settings.model_name, CHALLENGER, version.version)
+    return str(version.version)
+
+
+def log_training_artifacts(
+    train: pd.DataFrame, held_out: pd.DataFrame, reference: dict[str, pd.DataFrame]
+) -> None:
+    """Log, in the active run, what the gate and the drift job will read back for this version."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        held_out.to_parquet(folder / EVALUATION_ROWS, index=False)
+        train[["listing_id"]].to_parquet(folder / TRAINING_IDS, index=False)
+        mlflow.log_artifact(str(folder / EVALUATION_ROWS), EVALUATION_DIR)
+        mlflow.log_artifact(str(folder / TRAINING_IDS), EVALUATION_DIR)
+        for name in REFERENCE_SAMPLES:
+            reference[name].to_parquet(folder / f"{name}.parquet", index=False)
+            mlflow.log_artifact(str(folder / f"{name}.parquet"), REFERENCE_DIR)
+
+
+def _run_artifact(version: ModelVersion, folder: str, name: str) -> pd.DataFrame:
+    local = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=f"{folder}/{name}")
+    return pd.read_parquet(local)
+
+
+def load_evaluation_rows(version: ModelVersion) -> pd.DataFrame:
+    """The held-out rows ``version`` was evaluated on, labelled."""
+    return _run_artifact(version, EVALUATION_DIR, EVALUATION_ROWS)
+
+
+def load_training_ids(version: ModelVersion) -> set[str]:
+    """The listing ids ``version`` was trained on."""
+    return set(_run_artifact(version, EVALUATION_DIR, TRAINING_IDS)["listing_id"])
+
+
+def load_reference(version: ModelVersion) -> dict[str, pd.DataFrame]:
+    """The reference samples logged with ``version`` (see :data:`REFERENCE_SAMPLES`)."""
+    return {name: _run_artifact(version, REFERENCE_DIR, f"{name}.parquet") for name in REFERENCE_SAMPLES}
+
+
+def run_metric(client: MlflowClient, version: ModelVersion, name: str) -> float | None:
+    """A metric of the training run that produced ``version``."""
+    return client.get_run(version.run_id).data.metrics.get(name) if version.run_id else None
+
+
+def run_param(client: MlflowClient, version: ModelVersion, name: str) -> str | None:
+    """A parameter of the training run that produced ``version``."""
+    return client.get_run(version.run_id).data.params.get(name) if version.run_id else None
 
 
 def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -28,9 +27,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -40,12 +37,12 @@ from sklearn.pipeline import Pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from model import data
-from model.evaluate import Evaluation, evaluate
-from model.predict import PIPELINE_ARTIFACT, PIPELINE_FILE, Predictor, as_features, listing_text
-from model.registry import CHALLENGER, connect
-from pigeonhole.pii import mask
-from pigeonhole.settings import Settings
+from pigeonhole.core.pii import mask
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.evaluate import Evaluation, evaluate
+from pigeonhole.model.predict import Predictor, as_features, listing_text
+from pigeonhole.model.registry import connect, log_training_artifacts, register_model
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +55,6 @@ INPUT_SCHEMA = Schema(
         ColSpec("double", "price", required=False),
     ]
 )
-MLFLOW_MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
-TRAIN_IDS_FILE = "train_ids.parquet"
-REFERENCE_ARTIFACT_DIR = "reference"
-EVAL_ARTIFACT_DIR = "evaluation"
 
 
 def build_pipeline(class_weight: dict[int, float], seed: int = 0) -> Pipeline:
@@ -168,7 +161,7 @@ def reference_samples(
     inputs = labelled.sample(n=min(rows, len(labelled)), random_state=seed).drop(columns=["label"])
     inputs = inputs.assign(title=inputs["title"].map(mask), description=inputs["description"].map(mask))
     scored = held_out.sample(n=min(rows, len(held_out)), random_state=seed)
-    suggestions = predictor.suggest(scored)
+    suggestions = predictor.suggest(scored, k=1)
     predictions = pd.DataFrame(
         {
             "listing_id": scored["listing_id"].to_numpy(),
@@ -220,8 +213,15 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
         with _step(progress, "Logging run and registering model"):
             started = time.perf_counter()
             _log_run(settings, predictor, listings, train, held_out, evaluation, label_report, source)
-            version = _log_model(client, settings, predictor, held_out)
-            client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
+            example = held_out[data.FEATURE_COLUMNS].head(3).reset_index(drop=True)
+            version = register_model(
+                client,
+                settings,
+                predictor,
+                _signature(settings, predictor, example),
+                example,
+                _requirements(),
+            )
             mlflow.log_metrics({"train_seconds": train_seconds, "log_seconds": time.perf_counter() - started})
     return TrainingResult(run.info.run_id, version, evaluation, label_report, len(train))
 
@@ -264,49 +264,26 @@ def _log_run(
         "evaluation/label_report.json",
     )
     mlflow.log_figure(evaluation.confusion_matrix_figure(), "evaluation/confusion_matrix.png")
-    with tempfile.TemporaryDirectory() as tmp:
-        eval_path = Path(tmp) / "evaluation.parquet"
-        held_out.to_parquet(eval_path, index=False)
-        mlflow.log_artifact(str(eval_path), EVAL_ARTIFACT_DIR)
-        train_ids = Path(tmp) / TRAIN_IDS_FILE  # lets a later gate leave out rows this model has seen
-        train[["listing_id"]].to_parquet(train_ids, index=False)
-        mlflow.log_artifact(str(train_ids), EVAL_ARTIFACT_DIR)
-        for name, sample in reference_samples(
+    log_training_artifacts(
+        train,
+        held_out,
+        reference_samples(
             predictor,
             pd.concat([train, held_out], ignore_index=True),
             held_out,
             settings.reference_rows,
             settings.seed,
-        ).items():
-            sample.to_parquet(Path(tmp) / f"{name}.parquet", index=False)
-            mlflow.log_artifact(str(Path(tmp) / f"{name}.parquet"), REFERENCE_ARTIFACT_DIR)
+        ),
+    )
     log.info("logged metrics %s", json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()}))
 
 
-def _log_model(client: MlflowClient, settings: Settings, predictor: Predictor, held_out: pd.DataFrame) -> str:
-    """Log the pyfunc model and register it through ``client``, the registry the settings name."""
-    example = held_out[data.FEATURE_COLUMNS].head(3).reset_index(drop=True)
-    inferred = infer_signature(example, predictor.suggest(example), params={"k": settings.top_k})
-    signature = ModelSignature(inputs=INPUT_SCHEMA, outputs=inferred.outputs, params=inferred.params)
-    with tempfile.TemporaryDirectory() as tmp:
-        pipeline_path = predictor.save(Path(tmp) / PIPELINE_FILE)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(MLFLOW_MODEL_CODE),
-            pip_requirements=_requirements(),
-            artifacts={PIPELINE_ARTIFACT: str(pipeline_path)},
-            signature=signature,
-            input_example=example,
-        )
-    try:
-        client.create_registered_model(settings.model_name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    version = client.create_model_version(
-        settings.model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id
+def _signature(settings: Settings, predictor: Predictor, example: pd.DataFrame) -> ModelSignature:
+    """Title required, description and price optional; ``k`` defaults to ``top_k``."""
+    inferred = infer_signature(
+        example, predictor.suggest(example, k=settings.top_k), params={"k": settings.top_k}
     )
-    return str(version.version)
+    return ModelSignature(inputs=INPUT_SCHEMA, outputs=inferred.outputs, params=inferred.params)
 
 
 def _requirements() -> list[str]:

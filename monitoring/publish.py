@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from monitoring.drift import Decision, DriftResult
+from pigeonhole.monitoring.result import Decision, DriftResult
 
 JOB = "pigeonhole-drift"
 DRIFT_METRICS = ("pigeonhole_drift_detected", "pigeonhole_drift_share", "pigeonhole_feedback_accuracy")

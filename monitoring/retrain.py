@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from model import data
-from model.promote import GateDecision, run_gate
-from model.registry import CHAMPION, connect, require_alias
-from model.train import train_and_register
-from monitoring.drift import answered_feedback, current_window
-from pigeonhole.settings import Settings
+from pigeonhole.core.errors import DataValidationError
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.promote import GateDecision, run_gate
+from pigeonhole.model.registry import CHAMPION, connect, require_alias, run_param
+from pigeonhole.model.train import train_and_register
+from pigeonhole.prediction_log.window import read_window
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ class RetrainOutcome:
 
 def feedback_listings(settings: Settings, since: datetime, until: datetime) -> pd.DataFrame:
     """Feedback joined with the predictions it answers, as listings in the data contract."""
-    joined = answered_feedback(*current_window(settings, since, until)).drop_duplicates(
-        "request_id", keep="last"
-    )
+    joined = read_window(settings, since, until).answered_feedback()
     return pd.DataFrame(
         {
             "listing_id": "feedback-" + joined["request_id"].astype(str),
@@ -64,21 +63,20 @@ def reference_data_path(settings: Settings, data_path: Path | None) -> Path:
     if settings.retrain_data:
         return Path(settings.retrain_data)
     client = connect(settings)
-    champion = require_alias(client, settings, CHAMPION)
-    source = client.get_run(champion.run_id).data.params.get("source", "") if champion.run_id else ""
+    source = run_param(client, require_alias(client, settings, CHAMPION), "source")
     if not source or not Path(source).exists():
-        raise data.DataValidationError(
+        raise DataValidationError(
             f"the champion was trained on {source or 'an unknown dataset'}, "
             "which is not readable here; pass --data"
         )
     return Path(source)
 
 
-def retrain(settings: Settings, data_path: Path | None = None, feedback_days: float = 30.0) -> RetrainOutcome:
+def retrain(settings: Settings, data_path: Path | None = None) -> RetrainOutcome:
     base_path = reference_data_path(settings, data_path)
     base = data.load_listings(base_path)
     until = datetime.now(UTC)
-    recent = feedback_listings(settings, until - timedelta(days=feedback_days), until)
+    recent = feedback_listings(settings, until - timedelta(days=settings.retrain_feedback_days), until)
     combined = data.validate(pd.concat([base, recent], ignore_index=True), source=f"{base_path} + feedback")
     log.info("retraining on %d reference and %d feedback-labelled listings", len(base), len(recent))
     trained = train_and_register(settings, combined, source=str(base_path))

@@ -1,12 +1,11 @@
 """What happens when the drift job decides drift: a retraining, started by one of four backends.
 
-A cooldown (a small state file next to the reports) keeps one drift episode from starting a
+A cooldown (the trigger state kept with the reports) keeps one drift episode from starting a
 retraining storm: inside it, drift is still reported but nothing is started.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from monitoring.drift import Decision, DriftResult, reports_fs
-from pigeonhole.settings import Settings, TriggerKind
+from pigeonhole.core.settings import Settings, TriggerKind
+from pigeonhole.monitoring.reports import last_trigger, record_trigger
+from pigeonhole.monitoring.result import Decision, DriftResult
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "last_trigger.json"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DISPATCH_EVENT = "drift-detected"
 
@@ -30,10 +29,9 @@ class TriggerError(RuntimeError):
 
 
 def _cooldown_until(settings: Settings) -> datetime | None:
-    fs, root = reports_fs(settings)
-    if not fs.exists(f"{root}/{STATE_FILE}"):
+    last = last_trigger(settings)
+    if last is None:
         return None
-    last = datetime.fromisoformat(json.loads(fs.cat_file(f"{root}/{STATE_FILE}"))["at"])
     until = last + timedelta(hours=settings.trigger_cooldown_hours)
     return until if until > datetime.now(UTC) else None
 
@@ -109,7 +107,7 @@ def kubernetes_job(settings: Settings, result: DriftResult) -> str:
 
 
 def local_retrain(settings: Settings, result: DriftResult) -> str:
-    from monitoring.retrain import retrain
+    from pigeonhole.monitoring.retrain import retrain
 
     outcome = retrain(settings)
     return outcome.summary()
@@ -132,9 +130,6 @@ def fire(settings: Settings, result: DriftResult) -> str:
     if cooldown is not None:
         return f"cooldown: retraining started recently; next trigger after {cooldown:%Y-%m-%d %H:%M} UTC"
     message = BACKENDS[settings.trigger](settings, result)
-    fs, root = reports_fs(settings)
-    fs.makedirs(root, exist_ok=True)
-    state = {"at": datetime.now(UTC).isoformat(), "backend": settings.trigger.value}
-    fs.pipe_file(f"{root}/{STATE_FILE}", json.dumps(state).encode())
+    record_trigger(settings, settings.trigger.value)
     log.info("trigger: %s", message)
     return message

@@ -1,7 +1,9 @@
 """``pigeonhole``: the one entry point that the README, the workflows, the Kubernetes jobs and the tests call.
 
-Exit codes: 0 success, 1 unexpected failure, 2 bad input or configuration (a broken dataset, a
-missing model alias), so schedulers and CI can tell "fix your data" from "something broke".
+Exit codes (core/errors.py): 0 success, 1 unexpected failure, 2 bad input or configuration (a
+broken dataset, a missing model alias), 3 the platform said no (gate, drift), so schedulers and CI
+can tell "fix your data" from "something broke". Nothing heavy (MLflow, scikit-learn, BentoML,
+Evidently) is imported until a command that needs it runs, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from pigeonhole.settings import RareClassPolicy, Settings, get_settings
+from pigeonhole.core.errors import ExitCode, UserError
+from pigeonhole.core.settings import (
+    RareClassPolicy,
+    Settings,
+    get_settings,
+    parse_duration,
+    unknown_environment_names,
+)
 
 app = typer.Typer(
     help="Suggest the right category for marketplace listings: data, training, registry, serving.",
@@ -66,23 +76,21 @@ RareOption = Annotated[
 
 
 def _friendly_errors(command: F) -> F:
-    """Turn known failures into one clear line and exit code 2; anything else exits 1 with its message."""
-    from model.data import DataValidationError
-    from model.registry import RegistryError
+    """Turn a user's error into one clear line and exit code 2; anything else exits 1 with its message."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (DataValidationError, RegistryError, typer.BadParameter) as exc:
+        except (UserError, typer.BadParameter, ValidationError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.user_error) from None
         except typer.Exit:
             raise
         except Exception as exc:
             log.exception("failed")
             console.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}", highlight=False)
-            raise typer.Exit(1) from None
+            raise typer.Exit(ExitCode.failure) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -104,6 +112,8 @@ def main(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in unknown_environment_names():
+        log.warning("%s is not a pigeonhole setting and is ignored (misspelt?)", name)
 
 
 @data_app.command("generate")
@@ -126,7 +136,7 @@ def data_generate(
     ] = 0.15,
 ) -> None:
     """Generate synthetic classifieds listings in the data contract."""
-    from model.synthetic import generate
+    from pigeonhole.model.synthetic import generate
 
     frame = generate(rows, seed=seed, drift=drift, noise=noise)
     write_table(frame, out_path)
@@ -150,7 +160,7 @@ def data_validate(
     rare_classes: RareOption = None,
 ) -> None:
     """Check a dataset against the contract without training; exit 2 with the rows at fault."""
-    from model.data import assign_labels, load_listings
+    from pigeonhole.model.data import assign_labels, load_listings
 
     settings = get_settings(depth=depth, min_class_count=min_class_count, rare_classes=rare_classes)
     frame = load_listings(path)
@@ -173,8 +183,8 @@ def train(
     model_name: ModelNameOption = None,
 ) -> None:
     """Validate data, train, evaluate, log to MLflow and register the new version as `challenger`."""
-    from model.data import load_listings
-    from model.train import train_and_register
+    from pigeonhole.model.data import load_listings
+    from pigeonhole.model.train import train_and_register
 
     settings = get_settings(
         depth=depth,
@@ -213,9 +223,9 @@ def promote(
 
     Exits 0 when promoted, 3 when the challenger was rejected, so a workflow can branch on it.
     """
-    from model.data import assign_labels, load_listings
-    from model.promote import run_gate
-    from model.registry import connect
+    from pigeonhole.model.data import assign_labels, load_listings
+    from pigeonhole.model.promote import run_gate
+    from pigeonhole.model.registry import connect
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     rows = None
@@ -236,7 +246,7 @@ def promote(
     for reason in decision.reasons:
         out.print(f"  {reason}", highlight=False)
     if not decision.promoted:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.declined)
 
 
 @app.command()
@@ -245,8 +255,8 @@ def rollback(
     home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
 ) -> None:
     """Give the champion alias back to the version the current champion replaced."""
-    from model.registry import connect
-    from model.registry import rollback as registry_rollback
+    from pigeonhole.model.registry import connect
+    from pigeonhole.model.registry import rollback as registry_rollback
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     old, new = registry_rollback(connect(settings), settings)
@@ -259,7 +269,7 @@ def models_list(
     home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
 ) -> None:
     """Show registered versions, their aliases, metrics and gate decisions."""
-    from model.registry import connect, list_versions
+    from pigeonhole.model.registry import connect, list_versions
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     out.print(versions_table(settings, list_versions(connect(settings), settings)))
@@ -280,22 +290,21 @@ def versions_table(settings: Settings, rows: list[Any]) -> Table:
     return table
 
 
-def _window(window: str | None, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+def _window(window: str, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     end = (until or datetime.now(UTC)).astimezone(UTC)
     if since is not None:
         return since.astimezone(UTC), end
-    text = (window or "24h").strip().lower()
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
-        raise typer.BadParameter(f"--window {window!r}: use a number and m/h/d, e.g. 30m, 24h, 7d")
-    return end - timedelta(**{units[text[-1]]: float(text[:-1])}), end
+    return end - parse_duration(window), end
 
 
 @monitor_app.command("drift")
 @_friendly_errors
 def monitor_drift(
     window: Annotated[
-        str | None, typer.Option(help="How far back from --until to look: 30m, 24h, 7d.")
+        str | None,
+        typer.Option(
+            help="How far back from --until to look: 30m, 24h, 7d (default PIGEONHOLE_DRIFT_WINDOW, 24h)."
+        ),
     ] = None,
     since: Annotated[
         datetime | None, typer.Option(help="Window start (ISO time, UTC if no zone); overrides --window.")
@@ -309,13 +318,13 @@ def monitor_drift(
     Exit codes for schedulers: 0 no drift (or too little data), 3 drift, 2 bad input or
     configuration, 1 failure. Reports land in <home>/reports (PIGEONHOLE_REPORTS), with index.html.
     """
-    from monitoring.drift import run_drift
-    from monitoring.publish import push
-    from monitoring.trigger import fire
+    from pigeonhole.monitoring.drift import run_drift
+    from pigeonhole.monitoring.publish import push
+    from pigeonhole.monitoring.trigger import fire
 
-    settings = get_settings(home=home, tracking_uri=tracking_uri)
+    settings = get_settings(home=home, tracking_uri=tracking_uri, drift_window=window)
     start, end = _window(
-        window,
+        settings.drift_window,
         since and since.replace(tzinfo=since.tzinfo or UTC),
         until and until.replace(tzinfo=until.tzinfo or UTC),
     )
@@ -329,10 +338,10 @@ def monitor_drift(
     )
     for reason in result.reasons:
         out.print(f"  {reason}", highlight=False)
-    for column, values in result.columns.items():
+    for column, score in result.columns.items():
         out.print(
-            f"  {column}: {values['method']} {values['value']} (threshold {values['threshold']})"
-            f"{'  DRIFTED' if values['drifted'] else ''}",
+            f"  {column}: {score.method} {score.value} (threshold {score.threshold})"
+            f"{'  DRIFTED' if score.drifted else ''}",
             highlight=False,
         )
     out.print(f"trigger: {triggered}")
@@ -351,8 +360,12 @@ def retrain(
         ),
     ] = None,
     feedback_days: Annotated[
-        float, typer.Option(min=0.0, help="Use feedback from this many days back.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Use feedback from this many days back (default PIGEONHOLE_RETRAIN_FEEDBACK_DAYS, 30).",
+        ),
+    ] = None,
     exit_zero: Annotated[
         bool,
         typer.Option(help="Exit 0 also when the gate keeps the champion (the decision is in the output)."),
@@ -366,12 +379,13 @@ def retrain(
     --exit-zero). Under GitHub Actions the decision is also written to $GITHUB_OUTPUT
     (`promoted=true|false`, `version=N`) for the next steps.
     """
-    from monitoring.retrain import retrain as run_retrain
+    from pigeonhole.monitoring.retrain import retrain as run_retrain
 
-    outcome = run_retrain(get_settings(home=home, tracking_uri=tracking_uri), data, feedback_days)
+    settings = get_settings(home=home, tracking_uri=tracking_uri, retrain_feedback_days=feedback_days)
+    outcome = run_retrain(settings, data)
     out.print(outcome.summary(), highlight=False)
     _github_output(promoted=str(outcome.decision.promoted).lower(), version=outcome.version)
-    raise typer.Exit(0 if outcome.decision.promoted or exit_zero else 3)
+    raise typer.Exit(ExitCode.ok if outcome.decision.promoted or exit_zero else ExitCode.declined)
 
 
 def _github_output(**values: str) -> None:
@@ -394,14 +408,14 @@ def smoke(
 
     Exits 0 when both pass, 1 otherwise; the deploy workflow rolls back on a failure.
     """
-    from serving.smoke import SmokeFailed, check
+    from pigeonhole.serving.smoke import SmokeFailed, check
 
     try:
         for line in check(url, timeout):
             out.print(line, highlight=False)
     except SmokeFailed as exc:
         console.print(f"[bold red]smoke test failed:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.failure) from None
 
 
 @app.command()
@@ -413,7 +427,7 @@ def build(
 
     BentoML's stores live under <home>/bentoml unless BENTOML_HOME says otherwise.
     """
-    from serving.packaging import build_bento
+    from pigeonhole.serving.packaging import build_bento
 
     built = build_bento(get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name))
     out.print(f"built Bento {built.tag} with model v{built.model_version}")
@@ -437,8 +451,8 @@ def serve(
 
     Settings come from PIGEONHOLE_* variables (workers, abstain threshold, log sink, A/B share).
     """
-    from serving.packaging import use_bentoml_home
-    from serving.process import SERVICE, serve_command
+    from pigeonhole.serving.packaging import use_bentoml_home
+    from pigeonhole.serving.process import SERVICE, serve_command
 
     settings = get_settings(home=home, tracking_uri=tracking_uri)
     use_bentoml_home(settings)
@@ -484,7 +498,7 @@ def demo(
     a run starts clean unless --no-fresh, which keeps the registry and adds new versions.
     """
     from pigeonhole import demo as loop
-    from serving.process import free_port
+    from pigeonhole.serving.process import free_port
 
     if (data is None) != (drift_by is None):
         raise typer.BadParameter(

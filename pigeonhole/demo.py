@@ -25,23 +25,26 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model import data
-from model.promote import run_gate
-from model.registry import CHAMPION, connect, require_alias
-from model.synthetic import generate
-from model.train import train_and_register
-from monitoring.drift import Decision, DriftResult, reports_fs, run_drift
-from monitoring.trigger import STATE_FILE, fire
-from pigeonhole.settings import Settings, TriggerKind
-from serving.packaging import use_bentoml_home
-from serving.process import ServiceProcess
-from serving.sinks import open_sink
+from pigeonhole.core.errors import UserError
+from pigeonhole.core.settings import Settings, TriggerKind
+from pigeonhole.model import data
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import CHAMPION, connect, require_alias
+from pigeonhole.model.synthetic import generate
+from pigeonhole.model.train import train_and_register
+from pigeonhole.monitoring.drift import run_drift
+from pigeonhole.monitoring.reports import forget_trigger
+from pigeonhole.monitoring.result import Decision, DriftResult
+from pigeonhole.monitoring.trigger import fire
+from pigeonhole.prediction_log.window import count_predictions
+from pigeonhole.serving.packaging import use_bentoml_home
+from pigeonhole.serving.process import ServiceProcess
 
 log = logging.getLogger(__name__)
 BATCH = 32  # listings per /suggest_batch request
 
 
-class DemoError(data.DataValidationError):
+class DemoError(UserError):
     """The demo cannot use the data it was given (--data, --drift-by, sizes); the message says why."""
 
 
@@ -159,15 +162,11 @@ def replay(
 def _drift_job(settings: Settings, since: datetime, expected_rows: int) -> DriftResult:
     """The drift job over one phase, once the service's log holds the whole phase (it writes
     predictions in the background, off the request path)."""
-    sink = open_sink(settings)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if len(sink.read_predictions(since, datetime.now(UTC), ["request_id", "ts"])) >= expected_rows:
-                break
-            time.sleep(0.5)
-    finally:
-        sink.close()
+    deadline = time.monotonic() + 30
+    while (
+        time.monotonic() < deadline and count_predictions(settings, since, datetime.now(UTC)) < expected_rows
+    ):
+        time.sleep(0.5)
     return run_drift(settings, since, datetime.now(UTC))
 
 
@@ -193,7 +192,7 @@ def run(
             "trigger_cooldown_hours": 1.0,
         }
     )
-    clear_cooldown(settings)
+    forget_trigger(settings)
     with console.status("training (validate, fit, evaluate, log to MLflow, register, gate)"):
         trained = train_and_register(settings, data.validate(traffic.training, source), source=source)
         decision = run_gate(connect(settings), settings)
@@ -303,12 +302,6 @@ def where_to_look(settings: Settings, results: list[PhaseResult]) -> list[str]:
         f"Evidently UI: .venv/bin/evidently ui --workspace {Path(settings.reports_location) / 'workspace'}",
     ]
     return lines
-
-
-def clear_cooldown(settings: Settings) -> None:
-    fs, root = reports_fs(settings)
-    if fs.exists(f"{root}/{STATE_FILE}"):
-        fs.rm(f"{root}/{STATE_FILE}")
 
 
 def reset(settings: Settings) -> None:

@@ -15,30 +15,33 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from model.predict import PIPELINE_FILE, Predictor
-from pigeonhole.pii import mask
-from pigeonhole.settings import ModelSource, Settings
-from serving import metrics
-from serving.recorder import PredictionRecorder
-from serving.schemas import (
+from pigeonhole.core.pii import mask
+from pigeonhole.core.settings import ModelSource, Settings
+from pigeonhole.model.predict import Predictor
+from pigeonhole.model.registry import CHALLENGER, CHAMPION, pipeline_file
+from pigeonhole.prediction_log.recorder import PredictionRecorder
+from pigeonhole.prediction_log.records import FeedbackRecord, PredictionRecord, Variant
+from pigeonhole.prediction_log.sinks import LogSink
+from pigeonhole.serving import metrics
+from pigeonhole.serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
     Suggestion,
     SuggestRequest,
     SuggestResponse,
 )
-from serving.sinks import LogSink
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
+# the registry alias each arm serves
+ARMS = {Variant.control: CHAMPION, Variant.candidate: CHALLENGER}
 RECENT_ANSWERS = 100_000  # request ids remembered for the feedback acceptance metric
 
 
@@ -105,13 +108,13 @@ class ModelHolder:
     def _registry(self) -> MlflowClient:
         """One client for the process: connecting looks the experiment up, which polls need not repeat."""
         if self._client is None:
-            from model.registry import connect
+            from pigeonhole.model.registry import connect
 
             self._client = connect(self.settings)
         return self._client
 
     def _load_from_registry(self, alias: str) -> LoadedModel | None:
-        from model.registry import load_predictor, require_alias, version_by_alias
+        from pigeonhole.model.registry import load_predictor, require_alias, version_by_alias
 
         client = self._registry()
         version = (require_alias if alias == CHAMPION else version_by_alias)(client, self.settings, alias)
@@ -120,20 +123,23 @@ class ModelHolder:
         current = self.models.get(alias)
         if current is not None and current.version == str(version.version):
             return current
-        return LoadedModel(
-            self.settings.model_name, str(version.version), load_predictor(self.settings, version)
-        )
+        return LoadedModel(self.settings.model_name, str(version.version), load_predictor(version))
 
 
+# the champion inside a built Bento: BentoML's store holds the registry's MLflow model under this name
+BENTO_MODEL = "pigeonhole-champion"
+BENTO_MODEL_NAME_KEY = "registered_model"
 BENTO_MODEL_VERSION_KEY = "registry_version"
 
 
 def _load_from_bento_store(settings: Settings) -> LoadedModel:
     import bentoml
+    import bentoml.mlflow
 
-    stored = bentoml.models.get(f"{settings.model_name}:latest")
-    predictor = Predictor.load(Path(stored.path) / PIPELINE_FILE)
-    return LoadedModel(settings.model_name, str(stored.info.metadata[BENTO_MODEL_VERSION_KEY]), predictor)
+    stored = bentoml.models.get(f"{BENTO_MODEL}:latest")
+    predictor = Predictor.load(pipeline_file(Path(stored.path_of(bentoml.mlflow.MLFLOW_MODEL_FOLDER))))
+    metadata = stored.info.metadata
+    return LoadedModel(str(metadata[BENTO_MODEL_NAME_KEY]), str(metadata[BENTO_MODEL_VERSION_KEY]), predictor)
 
 
 def share_of(listing_id: str) -> float:
@@ -149,10 +155,10 @@ class SuggestionEngine:
         self.holder = holder
         self.recorder = recorder
         self.sink = sink
-        self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, Variant, str]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
-    def _variant(self, item: SuggestRequest) -> str:
+    def _variant(self, item: SuggestRequest) -> Variant:
         share = self.settings.challenger_share
         if (
             share > 0
@@ -160,8 +166,8 @@ class SuggestionEngine:
             and CHALLENGER in self.holder.models
             and share_of(item.listing_id) < share
         ):
-            return CHALLENGER
-        return CHAMPION
+            return Variant.candidate
+        return Variant.control
 
     def suggest(self, items: list[SuggestRequest]) -> list[SuggestResponse]:
         """Answer every item, in order; one vectorised prediction per model used."""
@@ -172,11 +178,13 @@ class SuggestionEngine:
         for variant in set(variants):
             positions = [i for i, v in enumerate(variants) if v == variant]
             for i, answer in zip(
-                positions, self._predict(models[variant], variant, [items[i] for i in positions]), strict=True
+                positions,
+                self._predict(models[ARMS[variant]], variant, [items[i] for i in positions]),
+                strict=True,
             ):
                 answers[i] = answer
         if self.settings.shadow and CHALLENGER in models:
-            self._predict(models[CHALLENGER], SHADOW, items, answer=False)
+            self._predict(models[CHALLENGER], Variant.shadow, items, answer=False)
         latency_ms = (time.perf_counter() - started) * 1000 / max(len(items), 1)
         done = [a for a in answers if a is not None]
         for item, answer in zip(items, done, strict=True):
@@ -184,7 +192,7 @@ class SuggestionEngine:
         return done
 
     def _predict(
-        self, model: LoadedModel, variant: str, items: list[SuggestRequest], answer: bool = True
+        self, model: LoadedModel, variant: Variant, items: list[SuggestRequest], answer: bool = True
     ) -> list[SuggestResponse]:
         frame = pd.DataFrame(
             {
@@ -193,12 +201,13 @@ class SuggestionEngine:
                 "price": [item.price for item in items],
             }
         )
-        categories, scores = model.predictor.top_k(frame, max(item.k for item in items))
+        wanted = [item.k or self.settings.top_k for item in items]
+        categories, scores = model.predictor.top_k(frame, max(wanted))
         responses = []
-        for row, item in enumerate(items):
+        for row, k in enumerate(wanted):
             suggestions = [
                 Suggestion(category=str(c), score=round(float(s), 6))
-                for c, s in zip(categories[row, : item.k], scores[row, : item.k], strict=True)
+                for c, s in zip(categories[row, :k], scores[row, :k], strict=True)
             ]
             response = SuggestResponse(
                 suggestions=suggestions,
@@ -211,13 +220,13 @@ class SuggestionEngine:
             if answer:
                 metrics.observe_prediction(response)
             else:
-                self._record(item, response, 0.0)
+                self._record(items[row], response, 0.0)
             responses.append(response)
         return responses
 
     def _record(self, item: SuggestRequest, answer: SuggestResponse, latency_ms: float) -> None:
         top = answer.suggestions[0]
-        if answer.variant != SHADOW:
+        if answer.variant is not Variant.shadow:
             with self._recent_lock:
                 for key in filter(None, (answer.request_id, item.listing_id)):
                     self._recent[key] = (top.category, answer.variant, answer.model_version)
@@ -225,22 +234,22 @@ class SuggestionEngine:
                 while len(self._recent) > RECENT_ANSWERS:
                     self._recent.popitem(last=False)
         self.recorder.record(
-            {
-                "request_id": answer.request_id,
-                "ts": datetime.now(UTC).isoformat(),
-                "listing_id": item.listing_id,
-                "title": mask(item.title),
-                "description": mask(item.description),
-                "price": item.price,
-                "top_category": top.category,
-                "top_score": top.score,
-                "categories": [s.category for s in answer.suggestions],
-                "scores": [s.score for s in answer.suggestions],
-                "abstained": answer.abstained,
-                "model_version": answer.model_version,
-                "variant": answer.variant,
-                "latency_ms": round(latency_ms, 3),
-            }
+            PredictionRecord(
+                request_id=answer.request_id,
+                ts=datetime.now(UTC),
+                listing_id=item.listing_id,
+                title=mask(item.title) or "",
+                description=mask(item.description),
+                price=item.price,
+                top_category=top.category,
+                top_score=top.score,
+                categories=[s.category for s in answer.suggestions],
+                scores=[s.score for s in answer.suggestions],
+                abstained=answer.abstained,
+                model_version=answer.model_version,
+                variant=answer.variant,
+                latency_ms=round(latency_ms, 3),
+            )
         )
 
     def feedback(self, request: FeedbackRequest) -> FeedbackResponse:
@@ -248,15 +257,15 @@ class SuggestionEngine:
         with self._recent_lock:
             known = self._recent.get(request.request_id or "") or self._recent.get(request.listing_id or "")
         accepted = None if known is None else known[0] == request.chosen_category
-        record: dict[str, Any] = {
-            "request_id": request.request_id,
-            "listing_id": request.listing_id,
-            "chosen_category": request.chosen_category,
-            "accepted": accepted,
-            "variant": known[1] if known else None,
-            "model_version": known[2] if known else None,
-            "ts": datetime.now(UTC).isoformat(),
-        }
+        record = FeedbackRecord(
+            request_id=request.request_id,
+            listing_id=request.listing_id,
+            chosen_category=request.chosen_category,
+            accepted=accepted,
+            variant=known[1] if known else None,
+            model_version=known[2] if known else None,
+            ts=datetime.now(UTC),
+        )
         self.sink.write_feedback(record)
-        metrics.observe_feedback(accepted, record["variant"])
+        metrics.observe_feedback(accepted, record.variant)
         return FeedbackResponse(stored=True, accepted_top_suggestion=accepted)

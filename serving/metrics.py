@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from serving.schemas import SuggestResponse
+    from pigeonhole.serving.schemas import SuggestResponse
 
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
@@ -64,8 +64,8 @@ def registry() -> Metrics:
         ),
         model_info=Gauge(
             "pigeonhole_model_info",
-            "1 for each loaded model version",
-            ["model_name", "version", "variant"],
+            "1 for each loaded model version, by the registry alias it was loaded as",
+            ["model_name", "version", "alias"],
             multiprocess_mode="max",
         ),
     )
@@ -74,12 +74,12 @@ def registry() -> Metrics:
 _loaded: dict[str, tuple[str, str]] = {}
 
 
-def set_model_info(model_name: str, version: str, variant: str) -> None:
+def set_model_info(model_name: str, version: str, alias: str) -> None:
     metrics = registry()
-    if variant in _loaded:
-        metrics.model_info.labels(*_loaded[variant], variant).set(0)
-    metrics.model_info.labels(model_name, version, variant).set(1)
-    _loaded[variant] = (model_name, version)
+    if alias in _loaded:
+        metrics.model_info.labels(*_loaded[alias], alias).set(0)
+    metrics.model_info.labels(model_name, version, alias).set(1)
+    _loaded[alias] = (model_name, version)
 
 
 def observe_prediction(answer: SuggestResponse) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-SERVICE = "serving.service:CategoryService"
+SERVICE = "pigeonhole.serving.service:CategoryService"
 
 
 class ServiceFailed(RuntimeError):

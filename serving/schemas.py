@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from pigeonhole.prediction_log.records import Variant
+
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -30,7 +32,12 @@ class SuggestRequest(Strict):
     listing_id: Identifier | None = Field(
         default=None, description="Your id for the listing; routes A/B traffic and links feedback."
     )
-    k: int = Field(default=3, ge=1, le=20, description="How many suggestions, 1-20.")
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="How many suggestions, 1-20; default the service's top_k setting.",
+    )
 
 
 class Suggestion(BaseModel):
@@ -43,7 +50,7 @@ class SuggestResponse(BaseModel):
     abstained: bool = Field(description="True when the best score is below the abstain threshold.")
     model_name: str
     model_version: str
-    variant: str = Field(description="champion or challenger (A/B test)")
+    variant: Variant = Field(description="control (the champion) or candidate (the challenger, A/B test)")
     request_id: str
 
 

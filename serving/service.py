@@ -1,8 +1,8 @@
-"""The BentoML service: ``bentoml serve serving.service:CategoryService`` (or ``pigeonhole serve``).
+"""The BentoML service: ``bentoml serve pigeonhole.serving.service:CategoryService`` (``pigeonhole serve``).
 
 Endpoints: ``POST /suggest``, ``POST /suggest_batch``, ``POST /feedback``, ``POST /reload``, plus
 BentoML's ``/livez``, ``/readyz`` (ready only once a champion is loaded), ``/metrics`` and the OpenAPI
-document at ``/docs.json``. Settings come from ``PIGEONHOLE_*`` variables (pigeonhole/settings.py);
+document at ``/docs.json``. Settings come from ``PIGEONHOLE_*`` variables (core/settings.py);
 this module reads them when BentoML imports it, because the service's worker count is fixed then.
 
 Performance choices (measured, see README "Serving"): async APIs that predict inline, no access log,
@@ -23,18 +23,19 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from pigeonhole.settings import get_settings
-from serving import metrics
-from serving.engine import CHAMPION, ModelHolder, SuggestionEngine
-from serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
-from serving.recorder import PredictionRecorder
-from serving.schemas import (
+from pigeonhole.core.settings import get_settings
+from pigeonhole.model.registry import CHAMPION
+from pigeonhole.prediction_log.recorder import PredictionRecorder
+from pigeonhole.prediction_log.sinks import SinkUnavailable, open_sink
+from pigeonhole.serving import metrics
+from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
+from pigeonhole.serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
+from pigeonhole.serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
     SuggestRequest,
     SuggestResponse,
 )
-from serving.sinks import SinkUnavailable, open_sink
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 log = logging.getLogger("pigeonhole.serving")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from serving.process import ServiceFailed, wait_until_up
+from pigeonhole.serving.process import ServiceFailed, wait_until_up
 
 PROBE_LISTING = {
     "title": "iPhone 13 128GB, like new",

@@ -10,20 +10,18 @@ import pandas as pd
 import psycopg
 import pytest
 
-from model.synthetic import generate
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model.synthetic import generate
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-POSTGRES_DSN = os.environ.get("PIGEONHOLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may read a developer's own MLflow server or state folder."""
     for name in list(os.environ):
-        if (
-            name.startswith("PIGEONHOLE_") and name != "PIGEONHOLE_TEST_POSTGRES"
-        ) or name == "MLFLOW_TRACKING_URI":
+        if name.startswith("PIGEONHOLE_") or name == "MLFLOW_TRACKING_URI":
             monkeypatch.delenv(name)
     monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -81,10 +79,10 @@ def postgres_database(postgres_admin: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def served_home(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFrame) -> Path:
     """A state folder whose registry has a promoted champion (v1), trained on ``listings``."""
-    from model import data
-    from model.promote import run_gate
-    from model.registry import connect
-    from model.train import train_and_register
+    from pigeonhole.model import data
+    from pigeonhole.model.promote import run_gate
+    from pigeonhole.model.registry import connect
+    from pigeonhole.model.train import train_and_register
 
     home = tmp_path_factory.mktemp("served") / "state"
     settings = Settings(home=home, min_class_count=5)

@@ -4,17 +4,27 @@ Keys live under the `pigeonhole:` namespace (`Pulumi.<stack>.yaml`); structured 
 with camelCase keys, e.g. `pigeonhole:cluster: {provider: kind}`. Unknown keys are errors, so a
 misspelt setting fails `pulumi preview` instead of silently falling back to a default. Secrets are
 never here: they come from Pulumi secret config (`pulumi config set --secret ...`) or are
-generated (database passwords), and stay `Output` secrets end to end.
+generated (database passwords), and stay `Output` secrets end to end. Whatever the platform's own
+settings already define (trigger kinds, model sources, the window syntax, their defaults) is taken
+from `pigeonhole.core.settings`, never written again here.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+
+from pigeonhole.core.settings import Duration, ModelSource, Settings, TriggerKind
+
+
+def app_default(field: str) -> Any:
+    """The platform's own default for a setting, so a stack never restates it."""
+    return Settings.model_fields[field].default
+
 
 # name[:tag][@sha256:digest] with a tag other than `latest`, or a digest: a pinned image.
 PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9./_-]*(:(?!latest$)[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
@@ -79,7 +89,7 @@ class ServiceConfig(Section):
     cpu_limit: str = "2"
     memory_limit: str = "2Gi"
     workers: int = Field(default=1, ge=1, le=16, description="Worker processes per pod; scale with pods.")
-    model_source: Literal["bento", "registry"] = "bento"
+    model_source: ModelSource = app_default("model_source")
     ingress_host: str | None = None
     ingress_class: str = "nginx"
 
@@ -92,14 +102,16 @@ class ServiceConfig(Section):
 
 class DriftConfig(Section):
     schedule: str = Field(default="0 * * * *", pattern=r"^(\S+\s+){4}\S+$")
-    window: str = Field(default="24h", pattern=r"^\d+(\.\d+)?[mhd]$")
-    trigger: Literal["none", "kubernetes", "github"] = "kubernetes"
+    window: Duration = app_default("drift_window")
+    trigger: TriggerKind = TriggerKind.kubernetes  # a cluster retrains in a Job of its own
     github_repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
-    cooldown_hours: float = Field(default=12.0, ge=0)
+    cooldown_hours: float = Field(default=app_default("trigger_cooldown_hours"), ge=0)
 
     @model_validator(mode="after")
-    def _github_needs_repository(self) -> DriftConfig:
-        if self.trigger == "github" and not self.github_repository:
+    def _cluster_triggers(self) -> DriftConfig:
+        if self.trigger is TriggerKind.local:
+            raise ValueError("trigger local retrains inside the drift job's pod; use kubernetes")
+        if self.trigger is TriggerKind.github and not self.github_repository:
             raise ValueError("trigger github needs githubRepository (owner/name)")
         return self
 
@@ -109,7 +121,7 @@ class RetrainConfig(Section):
         default=None, description="Also retrain on this cron schedule; default only when drift triggers it."
     )
     data: str | None = Field(default=None, description="Dataset `pigeonhole retrain --data` reads.")
-    feedback_days: float = Field(default=30.0, ge=0)
+    feedback_days: float = Field(default=app_default("retrain_feedback_days"), ge=0)
     cpu_limit: str = "2"
     memory_limit: str = "4Gi"
 

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from pigeonhole.core.settings import TriggerKind
 from pigeonhole_infra import pods
 from pigeonhole_infra.cluster import ClusterAccess, provision
 from pigeonhole_infra.components import mlflow_server, model_service, postgres, reports_ui
@@ -192,7 +193,7 @@ def _github_secret(
     cfg: PlatformConfig, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
 ) -> pulumi.Output[str] | None:
     """The token the github trigger sends repository_dispatch with: secret config, never plain."""
-    if cfg.drift.trigger != "github":
+    if cfg.drift.trigger is not TriggerKind.github:
         return None
     token = pulumi.Config("pigeonhole").require_secret("githubToken")
     secret = k8s.core.v1.Secret(

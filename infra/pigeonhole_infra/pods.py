@@ -9,6 +9,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pigeonhole.core.errors import ExitCode
+from pigeonhole.core.settings import LogSinkKind, setting_env
+
 PART_OF = "pigeonhole"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 APP_UID = 1034  # the `bentoml` user of the Bento image
@@ -63,8 +66,13 @@ def resources(
 
 
 def env(values: dict[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
-    """Plain settings; anything secret goes through :func:`secret_env` instead."""
+    """Plain variables; anything secret goes through :func:`secret_env` instead."""
     return [k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in values.items()]
+
+
+def settings_env(values: dict[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    """pigeonhole settings by field name (core/settings.py): a misspelt name fails the program."""
+    return env({setting_env(name): value for name, value in values.items()})
 
 
 def secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
@@ -117,21 +125,20 @@ def platform_env(
         *env(
             {
                 "MLFLOW_TRACKING_URI": mlflow_url,
-                "PIGEONHOLE_LOG_SINK": "postgres",
-                # the root filesystem is read-only: all scratch state goes to the /tmp emptyDir
-                "PIGEONHOLE_HOME": "/tmp/pigeonhole",
                 "BENTOML_HOME": "/tmp/bentoml",
                 "BENTOML_DO_NOT_TRACK": "True",
                 "HOME": "/tmp",
             }
         ),
-        secret_env("PIGEONHOLE_LOG_DATABASE_URL", database_secret, "url"),
+        # the root filesystem is read-only: all scratch state goes to the /tmp emptyDir
+        *settings_env({"log_sink": LogSinkKind.postgres.value, "home": "/tmp/pigeonhole"}),
+        secret_env(setting_env("log_database_url"), database_secret, "url"),
     ]
 
 
 # `pigeonhole` exit codes that are answers, not crashes (2 bad input, 3 drift / gate kept the
 # champion): retrying cannot change them, so they end the Job at once; anything else is retried.
-FINAL_EXIT_CODES = [2, 3]
+FINAL_EXIT_CODES = [int(ExitCode.user_error), int(ExitCode.declined)]
 
 
 def cli_job_template(

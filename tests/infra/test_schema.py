@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import kubernetes_validate
 import pytest
 
-from monitoring.trigger import job_from_template
+from pigeonhole.monitoring.trigger import job_from_template
 from pigeonhole_infra.config import ClusterConfig
 from tests.helpers import parse_cli
 from tests.infra.render import Rendered

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import data
-from model.synthetic import CATALOGUE, generate
-from pigeonhole.settings import RareClassPolicy
+from pigeonhole.core.settings import RareClassPolicy
+from pigeonhole.model import data
+from pigeonhole.model.synthetic import CATALOGUE, generate
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from serving.process import free_port, wait_until_up
+from pigeonhole.serving.process import free_port, wait_until_up
 
 pytestmark = pytest.mark.postgres
 

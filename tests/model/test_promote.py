@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import data
-from model.promote import run_gate
-from model.registry import CHAMPION, RegistryError, connect, list_versions, rollback
-from model.train import train_and_register
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import CHAMPION, RegistryError, connect, list_versions, rollback
+from pigeonhole.model.train import train_and_register
 
 
 def _train(settings: Settings, frame: pd.DataFrame) -> str:

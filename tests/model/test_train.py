@@ -9,10 +9,17 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from model import data
-from model.registry import CHALLENGER, connect, model_uri
-from model.train import TrainingResult, train_and_register
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.registry import (
+    CHALLENGER,
+    connect,
+    load_evaluation_rows,
+    load_reference,
+    load_training_ids,
+    model_uri,
+)
+from pigeonhole.model.train import TrainingResult, train_and_register
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +57,12 @@ def test_run_records_lineage_and_artifacts(trained: tuple[Settings, TrainingResu
 
 
 def test_reference_predictions_come_only_from_held_out_rows(trained: tuple[Settings, TrainingResult]) -> None:
-    _, result = trained
-    folder = Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference"))
-    predictions, inputs = (
-        pd.read_parquet(folder / "predictions.parquet"),
-        pd.read_parquet(folder / "inputs.parquet"),
-    )
-    held_out = pd.read_parquet(
-        Path(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="evaluation"))
-        / "evaluation.parquet"
-    )
+    settings, result = trained
+    version = connect(settings).get_model_version(settings.model_name, result.version)
+    reference = load_reference(version)
+    predictions, inputs = reference["predictions"], reference["inputs"]
+    held_out = load_evaluation_rows(version)
+    assert not load_training_ids(version) & set(held_out["listing_id"])
     assert set(predictions["listing_id"]) <= set(held_out["listing_id"])
     assert predictions["top_score"].between(0, 1).all() and predictions["predicted_category"].notna().all()
     assert {"title", "description", "price"} <= set(inputs.columns) and len(inputs) > len(held_out)
@@ -77,6 +80,7 @@ def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingRe
             "price": [350.0, None],
         }
     )
+    assert all(len(row) == settings.top_k for row in model.predict(frame)["top_categories"])
     answer = model.predict(frame, params={"k": 5})
     assert answer["category"].tolist() == ["Electronics > Mobile phones", "Property > Flats for rent"]
     assert all(len(row) == 5 for row in answer["top_categories"])

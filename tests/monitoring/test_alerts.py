@@ -12,9 +12,9 @@ from typing import ClassVar
 import pytest
 import yaml
 
-from monitoring.drift import Decision, DriftResult
-from monitoring.publish import DRIFT_METRICS, push
-from serving.process import free_port
+from pigeonhole.monitoring.publish import DRIFT_METRICS, push
+from pigeonhole.monitoring.result import Decision, DriftResult
+from pigeonhole.serving.process import free_port
 from tests.serving.conftest import start_server, stop_server
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"

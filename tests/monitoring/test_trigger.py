@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from model import data
-from model.promote import run_gate
-from model.registry import CHAMPION, connect
-from model.train import train_and_register
-from monitoring.drift import Decision, DriftResult
-from monitoring.retrain import feedback_listings, retrain
-from monitoring.trigger import TriggerError, fire
 from pigeonhole.cli import app
-from pigeonhole.settings import Settings, TriggerKind
-from serving.process import free_port
+from pigeonhole.core.settings import Settings, TriggerKind
+from pigeonhole.model import data
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import CHAMPION, connect
+from pigeonhole.model.train import train_and_register
+from pigeonhole.monitoring.result import Decision, DriftResult
+from pigeonhole.monitoring.retrain import feedback_listings, retrain
+from pigeonhole.monitoring.trigger import TriggerError, fire
+from pigeonhole.serving.process import free_port
 from tests.monitoring.test_drift import _replay
 
 

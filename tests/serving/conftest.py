@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.process import SERVICE, free_port, serve_command, wait_until_up
+from pigeonhole.serving.process import SERVICE, free_port, serve_command, wait_until_up
 
 
 @dataclass

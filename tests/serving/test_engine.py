@@ -7,15 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model import data
-from model.promote import run_gate
-from model.registry import connect
-from model.train import train_and_register
-from pigeonhole.settings import Settings
-from serving.engine import ModelHolder, SuggestionEngine, share_of
-from serving.recorder import PredictionRecorder
-from serving.schemas import FeedbackRequest, SuggestRequest
-from serving.sinks import FileSink
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import connect
+from pigeonhole.model.train import train_and_register
+from pigeonhole.prediction_log.recorder import PredictionRecorder
+from pigeonhole.prediction_log.records import Variant
+from pigeonhole.prediction_log.sinks import FileSink
+from pigeonhole.serving.engine import ModelHolder, SuggestionEngine, share_of
+from pigeonhole.serving.schemas import FeedbackRequest, SuggestRequest
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFram
 
 
 def _engine(home: Path, tmp_path: Path, **overrides: object) -> tuple[SuggestionEngine, PredictionRecorder]:
-    settings = Settings(home=home, **overrides)  # type: ignore[arg-type]
+    settings = Settings.model_validate({"home": home, **overrides})
     holder = ModelHolder(settings)
     assert holder.refresh()
     sink = FileSink(tmp_path / "logs")
@@ -50,11 +51,11 @@ def test_ab_split_routes_listings_stably_and_logs_the_variant(two_versions: Path
     first = engine.suggest(items)
     again = engine.suggest(items)
     assert [a.variant for a in first] == [a.variant for a in again], "a listing stays in its arm"
-    assert {a.variant for a in first} == {"champion", "challenger"}
-    assert {a.model_version for a in first if a.variant == "challenger"} == {"2"}
-    assert 60 < sum(a.variant == "challenger" for a in first) < 140
+    assert {a.variant for a in first} == {Variant.control, Variant.candidate}
+    assert {a.model_version for a in first if a.variant is Variant.candidate} == {"2"}
+    assert 60 < sum(a.variant is Variant.candidate for a in first) < 140
     no_id = engine.suggest([SuggestRequest(title="sofa")])[0]
-    assert no_id.variant == "champion", "without a listing_id there is nothing stable to split on"
+    assert no_id.variant is Variant.control, "without a listing_id there is nothing stable to split on"
     answer = first[0]
     feedback = engine.feedback(
         FeedbackRequest(request_id=answer.request_id, chosen_category=answer.suggestions[0].category)
@@ -67,9 +68,15 @@ def test_ab_split_routes_listings_stably_and_logs_the_variant(two_versions: Path
 def test_shadow_scores_the_challenger_without_answering_with_it(two_versions: Path, tmp_path: Path) -> None:
     engine, recorder = _engine(two_versions, tmp_path, shadow=True)
     answers = engine.suggest([SuggestRequest(title="Bugaboo Fox pushchair", listing_id="p-1")])
-    assert [a.variant for a in answers] == ["champion"]
-    logged = {record["variant"]: record["model_version"] for record in list(recorder._buffer)}
-    assert logged == {"champion": "1", "shadow": "2"}
+    assert [a.variant for a in answers] == [Variant.control]
+    logged = {record.variant: record.model_version for record in list(recorder._buffer)}
+    assert logged == {Variant.control: "1", Variant.shadow: "2"}
+
+
+def test_k_defaults_to_the_top_k_setting(two_versions: Path, tmp_path: Path) -> None:
+    engine, _ = _engine(two_versions, tmp_path, top_k=2)
+    default, asked = engine.suggest([SuggestRequest(title="sofa"), SuggestRequest(title="sofa", k=5)])
+    assert (len(default.suggestions), len(asked.suggestions)) == (2, 5)
 
 
 def test_abstains_below_the_threshold(two_versions: Path, tmp_path: Path) -> None:
@@ -77,19 +84,3 @@ def test_abstains_below_the_threshold(two_versions: Path, tmp_path: Path) -> Non
     assert engine.suggest([SuggestRequest(title="job lot")])[0].abstained
     engine, _ = _engine(two_versions, tmp_path, abstain_below=0.0)
     assert not engine.suggest([SuggestRequest(title="job lot")])[0].abstained
-
-
-def test_full_buffer_drops_oldest_and_counts(tmp_path: Path) -> None:
-    class DownSink(FileSink):
-        def write_predictions(self, records: list[dict[str, object]]) -> None:
-            raise OSError("disk gone")
-
-    dropped: list[int] = []
-    recorder = PredictionRecorder(
-        DownSink(tmp_path), max_buffered=5, flush_seconds=60, on_dropped=dropped.append
-    )
-    for i in range(8):
-        recorder.record({"request_id": str(i)})
-    assert not recorder.flush()
-    assert recorder.pending == 5 and recorder.dropped == 3 and sum(dropped) == 3
-    assert [r["request_id"] for r in recorder._buffer] == ["3", "4", "5", "6", "7"]

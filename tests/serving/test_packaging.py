@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from serving.process import free_port, wait_until_up
+from pigeonhole.serving.process import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -44,6 +44,23 @@ def test_built_bento_serves_the_champion_it_was_built_with(
         [str(bin_dir / "pigeonhole"), "monitor", "drift", "--help"], env=env, capture_output=True, text=True
     )
     assert shim.returncode == 0 and "--window" in shim.stdout, shim.stderr
+    # the image has no checkout beside it: every part must come from the Bento's own sources
+    src = bento_dir / "src"
+    assert not [p for p in src.rglob("*") if p.is_symlink()]
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pigeonhole.model.registry as a, pigeonhole.prediction_log.sinks as b, "
+            "pigeonhole.monitoring.drift as c; print(a.__file__, b.__file__, c.__file__)",
+        ],
+        env={**env, "PYTHONPATH": str(src)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert all(path.startswith(str(src)) for path in imported.stdout.split()), imported.stdout
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
     assert "pandas>=2.2,<3" in requirements and "==" not in requirements.replace("bentoml==", "")
     # Served from the Bento alone: an empty state folder, so no registry to fall back on.

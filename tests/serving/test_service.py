@@ -13,15 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from model import data
-from model.promote import run_gate
-from model.registry import connect
-from model.synthetic import generate
-from model.train import train_and_register
 from pigeonhole.cli import app
-from pigeonhole.settings import Settings
-from serving.process import free_port
-from serving.sinks import FileSink
+from pigeonhole.core.settings import Settings
+from pigeonhole.model import data
+from pigeonhole.model.promote import run_gate
+from pigeonhole.model.registry import connect
+from pigeonhole.model.synthetic import generate
+from pigeonhole.model.train import train_and_register
+from pigeonhole.prediction_log.sinks import FileSink
+from pigeonhole.serving.process import free_port
 from tests.serving.conftest import Server, start_server, stop_server
 
 
@@ -35,7 +35,7 @@ def test_suggest_returns_calibrated_top_k_with_model_version(server: Server) -> 
     scores = [s["score"] for s in answer["suggestions"]]
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
     assert answer["model_name"] == "listing-category" and answer["model_version"] == "1"
-    assert answer["variant"] == "champion" and len(answer["request_id"]) == 32 and not answer["abstained"]
+    assert answer["variant"] == "control" and len(answer["request_id"]) == 32 and not answer["abstained"]
 
 
 def test_vague_title_abstains(server: Server) -> None:
@@ -200,16 +200,16 @@ def test_feedback_is_stored_and_acceptance_counted(server: Server, served_home: 
     now = datetime.now(UTC)
     stored = FileSink(served_home / "logs").read_feedback(now - timedelta(hours=1), now + timedelta(hours=1))
     assert {answer["request_id"]} <= set(stored["request_id"].dropna())
-    assert 'pigeonhole_feedback_accepted_total{variant="champion"}' in metrics
+    assert 'pigeonhole_feedback_accepted_total{variant="control"}' in metrics
 
 
 def test_metrics_expose_predictions_confidence_and_model_version(server: Server) -> None:
     with server.client() as client:
         client.post("/suggest", json={"title": "Dell XPS 13 laptop 16GB RAM"})
         text = client.get("/metrics").text
-    assert 'pigeonhole_predictions_total{category="Electronics > Laptops",variant="champion"}' in text
+    assert 'pigeonhole_predictions_total{category="Electronics > Laptops",variant="control"}' in text
     assert "pigeonhole_prediction_confidence_bucket" in text
-    assert 'pigeonhole_model_info{model_name="listing-category",variant="champion",version="1"} 1.0' in text
+    assert 'pigeonhole_model_info{alias="champion",model_name="listing-category",version="1"} 1.0' in text
     assert "pigeonhole_log_records_dropped_total" in text
     assert 'bentoml_service_request_duration_seconds_count{endpoint="/suggest"' in text
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring.trigger import DISPATCH_EVENT
+from pigeonhole.monitoring.trigger import DISPATCH_EVENT
 from tests.helpers import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pigeonhole.core.settings import TriggerKind
 from pigeonhole_infra import pods
 from pigeonhole_infra.components.reports_ui import MOUNT, ReportsUI
 from pigeonhole_infra.config import DriftConfig
@@ -69,17 +70,20 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=child,
         )
         settings: dict[str, pulumi.Input[str]] = {
-            "PIGEONHOLE_TRIGGER": cfg.trigger,
-            "PIGEONHOLE_TRIGGER_COOLDOWN_HOURS": f"{cfg.cooldown_hours:g}",
-            "PIGEONHOLE_REPORTS": MOUNT,
-            "PIGEONHOLE_RETRAIN_TEMPLATE": args.retrain_template,
+            "trigger": cfg.trigger.value,
+            "trigger_cooldown_hours": f"{cfg.cooldown_hours:g}",
+            "reports": MOUNT,
+            "retrain_template": args.retrain_template,
         }
-        environment = [*pods.platform_env(args.mlflow_url, args.database_secret), *pods.env(settings)]
-        if cfg.trigger == "github":
+        environment = [
+            *pods.platform_env(args.mlflow_url, args.database_secret),
+            *pods.settings_env(settings),
+        ]
+        if cfg.trigger is TriggerKind.github:
             if args.github_secret is None:
                 raise ValueError("trigger github needs the GitHub token Secret")
             environment += [
-                *pods.env({"PIGEONHOLE_GITHUB_REPOSITORY": cfg.github_repository or ""}),
+                *pods.settings_env({"github_repository": cfg.github_repository or ""}),
                 pods.secret_env("GITHUB_TOKEN", args.github_secret, "token"),
             ]
         k8s.batch.v1.CronJob(
@@ -99,7 +103,7 @@ class DriftMonitor(pulumi.ComponentResource):
                     pods.resources("250m", "1Gi", "1", "2Gi"),
                     account.metadata.name,
                     # the token is for the kubernetes trigger; other triggers never call the API
-                    automount_token=cfg.trigger == "kubernetes",
+                    automount_token=cfg.trigger is TriggerKind.kubernetes,
                     volumes=[pods.pvc_volume("reports", args.reports_claim)],
                     mounts=[k8s.core.v1.VolumeMountArgs(name="reports", mount_path=MOUNT)],
                     affinity=ReportsUI.colocated(),

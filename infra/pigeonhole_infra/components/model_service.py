@@ -64,11 +64,8 @@ class ModelService(pulumi.ComponentResource):
                                 image=args.image,
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                                 env=[
-                                    *pods.env(
-                                        {
-                                            "PIGEONHOLE_MODEL_SOURCE": cfg.model_source,
-                                            "PIGEONHOLE_WORKERS": str(cfg.workers),
-                                        }
+                                    *pods.settings_env(
+                                        {"model_source": cfg.model_source.value, "workers": str(cfg.workers)}
                                     ),
                                     *pods.platform_env(args.mlflow_url, args.database_secret),
                                 ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pigeonhole.pii import mask
+from pigeonhole.core.pii import mask
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
-"""Where predictions and feedback are stored, behind one interface the monitoring job reads back.
+"""Where predictions and feedback are stored, behind one interface that writers and readers share.
 
 Two sinks: date-partitioned files under the state folder (the embedded default: Parquet for the
 batched prediction records, append-only JSON lines with fsync for feedback, which must be durable
-before the service acknowledges it) and PostgreSQL (two tables, created on first use).
+before the service acknowledges it) and PostgreSQL (two tables, created on first use). Columns and
+tables come from the record types in :mod:`pigeonhole.prediction_log.records`.
 """
 
 from __future__ import annotations
@@ -19,33 +20,16 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
-from pigeonhole.settings import LogSinkKind, Settings
-
-PREDICTION_COLUMNS = [
-    "request_id",
-    "ts",
-    "listing_id",
-    "title",
-    "description",
-    "price",
-    "top_category",
-    "top_score",
-    "categories",
-    "scores",
-    "abstained",
-    "model_version",
-    "variant",
-    "latency_ms",
-]
-FEEDBACK_COLUMNS = [
-    "request_id",
-    "listing_id",
-    "chosen_category",
-    "accepted",
-    "variant",
-    "model_version",
-    "ts",
-]
+from pigeonhole.core.settings import LogSinkKind, Settings
+from pigeonhole.prediction_log.records import (
+    FEEDBACK_COLUMNS,
+    LIST_COLUMNS,
+    PREDICTION_COLUMNS,
+    FeedbackRecord,
+    PredictionRecord,
+    as_row,
+    sql_columns,
+)
 
 
 class SinkUnavailable(RuntimeError):
@@ -53,9 +37,9 @@ class SinkUnavailable(RuntimeError):
 
 
 class LogSink(Protocol):
-    def write_predictions(self, records: list[dict[str, Any]]) -> None: ...
+    def write_predictions(self, records: list[PredictionRecord]) -> None: ...
 
-    def write_feedback(self, record: dict[str, Any]) -> None: ...
+    def write_feedback(self, record: FeedbackRecord) -> None: ...
 
     def read_predictions(
         self, since: datetime, until: datetime, columns: list[str] | None = None
@@ -89,10 +73,10 @@ class FileSink:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def write_predictions(self, records: list[dict[str, Any]]) -> None:
+    def write_predictions(self, records: list[PredictionRecord]) -> None:
         by_day: dict[str, list[dict[str, Any]]] = {}
         for record in records:
-            by_day.setdefault(record["ts"][:10], []).append(record)
+            by_day.setdefault(f"{record.ts:%Y-%m-%d}", []).append(as_row(record))
         try:
             for day, rows in by_day.items():
                 folder = self._partition("predictions", datetime.fromisoformat(day))
@@ -103,14 +87,11 @@ class FileSink:
         except OSError as exc:
             raise SinkUnavailable(str(exc)) from exc
 
-    def write_feedback(self, record: dict[str, Any]) -> None:
+    def write_feedback(self, record: FeedbackRecord) -> None:
         try:
-            path = (
-                self._partition("feedback", datetime.fromisoformat(record["ts"]))
-                / f"feedback-{os.getpid()}.jsonl"
-            )
+            path = self._partition("feedback", record.ts) / f"feedback-{os.getpid()}.jsonl"
             with self._feedback_lock, path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+                handle.write(json.dumps(as_row(record), default=datetime.isoformat) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
@@ -146,17 +127,30 @@ class FileSink:
         return None
 
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    request_id text PRIMARY KEY, ts timestamptz NOT NULL, listing_id text, title text, description text,
-    price double precision, top_category text, top_score double precision, categories jsonb, scores jsonb,
-    abstained boolean, model_version text, variant text, latency_ms double precision);
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
-CREATE TABLE IF NOT EXISTS feedback (
-    id bigserial PRIMARY KEY, request_id text, listing_id text, chosen_category text NOT NULL,
-    accepted boolean, variant text, model_version text, ts timestamptz NOT NULL);
-CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts);
-"""
+def _table_sql(
+    table: str,
+    record_type: type[PredictionRecord] | type[FeedbackRecord],
+    primary_key: str,
+    extra_columns: tuple[str, ...] = (),
+) -> str:
+    columns = [
+        *extra_columns,
+        *(
+            f"{name} {sql}{'' if nullable else ' NOT NULL'}"
+            for name, sql, nullable in sql_columns(record_type)
+        ),
+        f"PRIMARY KEY ({primary_key})",
+    ]
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)});\n"
+        f"CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);\n"
+    )
+
+
+# predictions are keyed by request id, so a retried batch is not doubled; feedback gets a serial id
+SCHEMA_SQL = _table_sql("predictions", PredictionRecord, "request_id") + _table_sql(
+    "feedback", FeedbackRecord, "id", ("id bigserial",)
+)
 
 
 class PostgresSink:
@@ -185,11 +179,11 @@ class PostgresSink:
                     self._conn.close()
                 raise SinkUnavailable(str(exc).strip()) from exc
 
-    def write_predictions(self, records: list[dict[str, Any]]) -> None:
+    def write_predictions(self, records: list[PredictionRecord]) -> None:
         columns = ", ".join(PREDICTION_COLUMNS)
         marks = ", ".join(["%s"] * len(PREDICTION_COLUMNS))
         rows = [
-            tuple(Jsonb(r[c]) if c in {"categories", "scores"} else r[c] for c in PREDICTION_COLUMNS)
+            tuple(Jsonb(value) if name in LIST_COLUMNS else value for name, value in as_row(r).items())
             for r in records
         ]
         # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled
@@ -197,12 +191,10 @@ class PostgresSink:
             f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING", rows
         )
 
-    def write_feedback(self, record: dict[str, Any]) -> None:
+    def write_feedback(self, record: FeedbackRecord) -> None:
         columns = ", ".join(FEEDBACK_COLUMNS)
         marks = ", ".join(["%s"] * len(FEEDBACK_COLUMNS))
-        self._run(
-            f"INSERT INTO feedback ({columns}) VALUES ({marks})", [tuple(record[c] for c in FEEDBACK_COLUMNS)]
-        )
+        self._run(f"INSERT INTO feedback ({columns}) VALUES ({marks})", [tuple(as_row(record).values())])
 
     def _select(self, table: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
         with self._lock:

@@ -4,15 +4,43 @@ Values come from (highest first) CLI flags, ``PIGEONHOLE_*`` environment variabl
 ``MLFLOW_TRACKING_URI``, and the defaults below. The defaults are the embedded set-up: all state
 (MLflow's SQLite database and artifacts, generated data, logs, reports) under one folder, so a
 laptop needs no server at all. Nothing is read or created at import time; call :func:`get_settings`.
+
+This is the one settings contract from the CLI to the cluster: the object is frozen and refuses
+unknown keys, the CLI's flags are typed overrides of its fields, and infra/ takes its defaults and
+environment names from here (a test renders every stack and checks each ``PIGEONHOLE_*`` variable).
 """
 
 from __future__ import annotations
 
+import os
+import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, TypedDict, Unpack
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PIGEONHOLE_"
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
+DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``24h``, ``7d``: a number and a unit, as drift windows are written everywhere."""
+    found = DURATION.match(text.strip().lower())
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration: use a number and m/h/d, e.g. 30m, 24h, 7d")
+    return timedelta(**{DURATION_UNITS[found[2]]: float(found[1])})
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text.strip().lower()
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
 
 
 class RareClassPolicy(StrEnum):
@@ -45,7 +73,9 @@ class TriggerKind(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PIGEONHOLE_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, populate_by_name=True
+    )
 
     home: Path = Field(
         default=Path(".pigeonhole"),
@@ -68,7 +98,9 @@ class Settings(BaseSettings):
     seed: int = 42
 
     # Model
-    top_k: int = Field(default=3, ge=1, le=20)
+    top_k: int = Field(
+        default=3, ge=1, le=20, description="Suggestions per listing when the caller does not say (k)."
+    )
     reference_rows: int = Field(
         default=5000, ge=100, description="Held-out rows logged as the drift-monitoring reference."
     )
@@ -138,6 +170,20 @@ class Settings(BaseSettings):
     drift_share: float = Field(
         default=0.5, gt=0.0, le=1.0, description="Share of monitored columns that must drift to call drift."
     )
+    drift_window: Duration = Field(
+        default="24h", description="How far back the drift job looks: a number and m/h/d."
+    )
+    drift_thresholds: dict[str, float] = Field(
+        default={
+            "title": 0.55,
+            "description": 0.55,
+            "predicted_category": 0.10,
+            "top_score": 0.10,
+            "price": 0.10,
+        },
+        description="Per monitored column, the score at which it counts as drifted "
+        "(text: domain classifier ROC AUC; predicted_category: Jensen-Shannon; numbers: Wasserstein).",
+    )
     drift_alone_columns: list[str] = Field(
         default=["predicted_category"], description="Columns whose drift alone counts as drift."
     )
@@ -167,11 +213,14 @@ class Settings(BaseSettings):
         description="CronJob whose jobTemplate a kubernetes trigger instantiates (infra/ RetrainJob).",
     )
     retrain_data: str | None = Field(default=None, description="Dataset the retraining Job trains on.")
+    retrain_feedback_days: float = Field(
+        default=30.0, ge=0.0, description="Retraining learns from feedback this many days back."
+    )
 
-    @model_validator(mode="after")
-    def _absolute_home(self) -> Settings:
-        self.home = self.home.expanduser().resolve()
-        return self
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
 
     @property
     def resolved_tracking_uri(self) -> str:
@@ -195,7 +244,45 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
 
-def get_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit (e.g. CLI flag) overrides on top."""
-    clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+class Overrides(TypedDict, total=False):
+    """The settings a command-line flag may set; None means the flag was not given."""
+
+    home: Path | None
+    tracking_uri: str | None
+    model_name: str | None
+    depth: int | None
+    min_class_count: int | None
+    rare_classes: RareClassPolicy | None
+    seed: int | None
+    drift_window: str | None
+    retrain_feedback_days: float | None
+
+
+def get_settings(**overrides: Unpack[Overrides]) -> Settings:
+    """Settings from the environment, with the flags the user gave on top (validated alike)."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Settings.model_validate({**Settings().model_dump(), **given})
+
+
+def setting_env(name: str) -> str:
+    """The environment variable that sets field ``name``; an unknown name is an error, not a no-op."""
+    if name not in Settings.model_fields:
+        raise KeyError(f"{name!r} is not a pigeonhole setting")
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def environment_names() -> dict[str, str]:
+    """Every environment variable that sets a field, mapped to the field's name."""
+    names = {}
+    for name, field in Settings.model_fields.items():
+        names[f"{ENV_PREFIX}{name.upper()}"] = name
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update({str(alias): name for alias in field.validation_alias.choices})
+    return names
+
+
+def unknown_environment_names(environ: dict[str, str] | None = None) -> list[str]:
+    """``PIGEONHOLE_*`` variables that set nothing: a misspelt setting would be silently ignored."""
+    known = environment_names()
+    environ = dict(os.environ) if environ is None else environ
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)

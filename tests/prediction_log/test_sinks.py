@@ -16,40 +16,40 @@ import httpx
 import psycopg
 import pytest
 
-from serving.sinks import FileSink, LogSink, PostgresSink, SinkUnavailable
+from pigeonhole.prediction_log.records import FeedbackRecord, PredictionRecord, Variant
+from pigeonhole.prediction_log.sinks import FileSink, LogSink, PostgresSink, SinkUnavailable
 from tests.serving.conftest import start_server, stop_server
 
 
-def _prediction(ts: datetime, **overrides: object) -> dict[str, object]:
-    return {
-        "request_id": uuid.uuid4().hex,
-        "ts": ts.isoformat(),
-        "listing_id": "l1",
-        "title": "sofa",
-        "description": None,
-        "price": 10.0,
-        "top_category": "A",
-        "top_score": 0.9,
-        "categories": ["A", "B"],
-        "scores": [0.9, 0.05],
-        "abstained": False,
-        "model_version": "1",
-        "variant": "champion",
-        "latency_ms": 1.5,
-        **overrides,
-    }
+def _prediction(ts: datetime) -> PredictionRecord:
+    return PredictionRecord(
+        request_id=uuid.uuid4().hex,
+        ts=ts,
+        listing_id="l1",
+        title="sofa",
+        description=None,
+        price=10.0,
+        top_category="A",
+        top_score=0.9,
+        categories=["A", "B"],
+        scores=[0.9, 0.05],
+        abstained=False,
+        model_version="1",
+        variant=Variant.control,
+        latency_ms=1.5,
+    )
 
 
-def _feedback(ts: datetime) -> dict[str, object]:
-    return {
-        "request_id": uuid.uuid4().hex,
-        "listing_id": None,
-        "chosen_category": "A",
-        "accepted": True,
-        "variant": "champion",
-        "model_version": "1",
-        "ts": ts.isoformat(),
-    }
+def _feedback(ts: datetime) -> FeedbackRecord:
+    return FeedbackRecord(
+        request_id=uuid.uuid4().hex,
+        listing_id=None,
+        chosen_category="A",
+        accepted=True,
+        variant=Variant.control,
+        model_version="1",
+        ts=ts,
+    )
 
 
 @pytest.fixture(params=["files", "postgres"])
@@ -68,14 +68,14 @@ def test_round_trip_by_time_window(sink: LogSink) -> None:
     sink.write_predictions([old, recent])
     sink.write_feedback(_feedback(now - timedelta(minutes=1)))
     window = sink.read_predictions(now - timedelta(hours=1), now)
-    assert window["request_id"].tolist() == [recent["request_id"]]
+    assert window["request_id"].tolist() == [recent.request_id]
     assert list(window.loc[0, "categories"]) == ["A", "B"] and window.loc[0, "top_score"] == 0.9
     assert len(sink.read_predictions(now - timedelta(days=3), now)) == 2
     assert len(sink.read_feedback(now - timedelta(hours=1), now)) == 1
     assert sink.read_predictions(now + timedelta(hours=1), now + timedelta(hours=2)).empty
     # the drift job reads only the columns it uses
     slim = sink.read_predictions(now - timedelta(hours=1), now, ["request_id", "ts", "title"])
-    assert list(slim.columns) == ["request_id", "ts", "title"] and slim["title"].tolist() == [recent["title"]]
+    assert list(slim.columns) == ["request_id", "ts", "title"] and slim["title"].tolist() == [recent.title]
 
 
 def test_unreachable_database_is_reported_not_crashed() -> None:

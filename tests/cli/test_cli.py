@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -28,6 +30,22 @@ def test_every_command_explains_itself(path: tuple[str, ...]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
     assert len(result.output.split("Options")[0].strip().splitlines()) >= 3, "a one-line help is not enough"
+
+
+HEAVY = ("mlflow", "sklearn", "bentoml", "evidently", "pulumi")
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`pigeonhole --help` answers at once: heavy libraries load inside the commands that use them."""
+    shown = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pigeonhole.cli", "--help"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0 and "Usage" in shown.stdout
+    imported = {
+        line.split("|")[-1].strip().split(".")[0] for line in shown.stderr.splitlines() if "|" in line
+    }
+    assert "typer" in imported, "the import trace was read"
+    assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
 
 
 BROKEN = {

@@ -13,9 +13,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from serving.sinks import LogSink, SinkUnavailable
+from pigeonhole.prediction_log.records import PredictionRecord
+from pigeonhole.prediction_log.sinks import LogSink, SinkUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class PredictionRecorder:
     ) -> None:
         self.sink = sink
         self.flush_seconds = flush_seconds
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[PredictionRecord] = deque()
         self._max = max_buffered
         self._lock = threading.Lock()
         self._on_dropped = on_dropped
@@ -46,7 +46,7 @@ class PredictionRecorder:
         self._thread.start()
         return self
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: PredictionRecord) -> None:
         """Queue one record; never blocks on the sink."""
         with self._lock:
             self._buffer.append(record)

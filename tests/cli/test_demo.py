@@ -14,10 +14,10 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from model.registry import CHAMPION, connect
-from model.synthetic import generate
 from pigeonhole.cli import app
-from pigeonhole.settings import Settings
+from pigeonhole.core.settings import Settings
+from pigeonhole.model.registry import CHAMPION, connect
+from pigeonhole.model.synthetic import generate
 
 REDUCED = ["--rows", "2000", "--requests", "1000", "--feedback-share", "0.9"]
 

@@ -1,0 +1,90 @@
+"""What the prediction log holds: one typed record per answered listing and per seller's feedback.
+
+These two dataclasses are the log's schema. The Parquet and JSON-lines columns, the PostgreSQL
+tables and the columns readers select are all derived from them, so adding a field is one edit.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Variant(StrEnum):
+    """Which arm of the service answered: the champion's, the challenger's (A/B), or a shadow score."""
+
+    control = "control"  # the champion alias
+    candidate = "candidate"  # the challenger alias, for the A/B share of listings
+    shadow = "shadow"  # the challenger scored on every request, logged only, never answered
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    request_id: str
+    ts: datetime
+    listing_id: str | None
+    title: str  # masked: the log keeps no personal data
+    description: str | None  # masked
+    price: float | None
+    top_category: str
+    top_score: float
+    categories: list[str]  # the top-k answer, best first
+    scores: list[float]
+    abstained: bool
+    model_version: str
+    variant: Variant
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    request_id: str | None
+    listing_id: str | None
+    chosen_category: str
+    accepted: bool | None  # None when the suggestion it answers is unknown to this process
+    variant: Variant | None
+    model_version: str | None
+    ts: datetime
+
+
+Record = PredictionRecord | FeedbackRecord
+
+
+def as_row(record: Record) -> dict[str, Any]:
+    """The record as plain values (enums as their text), for Parquet, JSON and SQL alike."""
+    row = asdict(record)
+    return {key: value.value if isinstance(value, StrEnum) else value for key, value in row.items()}
+
+
+SQL_TYPES: dict[object, str] = {
+    str: "text",
+    float: "double precision",
+    bool: "boolean",
+    datetime: "timestamptz",
+    Variant: "text",
+    list: "jsonb",
+}
+
+
+def sql_columns(record_type: type[PredictionRecord] | type[FeedbackRecord]) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, nullable) for each field of ``record_type``, in order."""
+    hints = typing.get_type_hints(record_type)
+    columns = []
+    for f in fields(record_type):
+        hint = hints[f.name]
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
+        nullable = type(None) in args
+        base = next((a for a in args if a is not type(None)), hint)
+        columns.append((f.name, SQL_TYPES[typing.get_origin(base) or base], nullable))
+    return columns
+
+
+PREDICTION_COLUMNS = [f.name for f in fields(PredictionRecord)]
+FEEDBACK_COLUMNS = [f.name for f in fields(FeedbackRecord)]
+LIST_COLUMNS = {name for name, sql, _ in sql_columns(PredictionRecord) if sql == "jsonb"}
+# what drift and retraining read of a prediction: the top-k lists are a third of a window's memory
+WINDOW_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in LIST_COLUMNS]

@@ -1,0 +1,52 @@
+"""Reading the log back: the traffic of a time window, and each feedback beside the answer it labels.
+
+The drift job compares a window with the champion's reference; retraining learns from the
+feedback-labelled listings of a window. Both read through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from pigeonhole.core.settings import Settings
+from pigeonhole.prediction_log.records import WINDOW_COLUMNS, Variant
+from pigeonhole.prediction_log.sinks import open_sink
+
+
+@dataclass(frozen=True)
+class Window:
+    """The answered predictions (shadow scores left out) and the feedback logged in [since, until)."""
+
+    since: datetime
+    until: datetime
+    predictions: pd.DataFrame  # WINDOW_COLUMNS
+    feedback: pd.DataFrame  # every field of FeedbackRecord
+
+    def answered_feedback(self) -> pd.DataFrame:
+        """Each feedback record beside the prediction it answers (joined on request id), the last
+        feedback per request winning."""
+        latest = self.feedback.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
+        return latest.merge(self.predictions, on="request_id", how="inner", suffixes=("", "_prediction"))
+
+
+def read_window(settings: Settings, since: datetime, until: datetime) -> Window:
+    sink = open_sink(settings)
+    try:
+        predictions = sink.read_predictions(since, until, WINDOW_COLUMNS)
+        feedback = sink.read_feedback(since, until)
+    finally:
+        sink.close()
+    served = predictions[predictions["variant"] != Variant.shadow.value].reset_index(drop=True)
+    return Window(since, until, served, feedback)
+
+
+def count_predictions(settings: Settings, since: datetime, until: datetime) -> int:
+    """How many predictions the log holds for [since, until): to wait for a background writer."""
+    sink = open_sink(settings)
+    try:
+        return len(sink.read_predictions(since, until, ["request_id", "ts"]))
+    finally:
+        sink.close()

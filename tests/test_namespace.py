@@ -1,0 +1,43 @@
+"""One installed namespace: a wheel holds `pigeonhole.model`, `pigeonhole.serving`, ... and nothing else
+at the top, so `import model` fails after `pip install .` and no other package's `model` collides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ["core", "model", "prediction_log", "serving", "monitoring"]
+PIP = [sys.executable, "-m", "pip"]
+
+
+def test_the_wheel_installs_every_part_under_pigeonhole_only(tmp_path: Path) -> None:
+    subprocess.run([*PIP, "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)], check=True)
+    (wheel,) = tmp_path.glob("pigeonhole-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    dist_info = wheel.name.split("-py3")[0] + ".dist-info"
+    assert {name.split("/")[0] for name in names} == {"pigeonhole", dist_info}
+    for part in PARTS:
+        expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / part).glob("*.py")}
+        assert {f"pigeonhole/{name}" for name in expected} <= set(names), part
+    assert "pigeonhole/serving/bentofile.yaml" in names and "pigeonhole/monitoring/alerts.yml" in names
+
+    target = tmp_path / "site"
+    subprocess.run([*PIP, "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
+
+    def run(code: str) -> subprocess.CompletedProcess[str]:
+        """Python from another folder, seeing only the installed wheel for this project."""
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(target)},
+            capture_output=True,
+            text=True,
+        )
+
+    bare = run("import model")
+    assert bare.returncode != 0 and "No module named 'model'" in bare.stderr
+    found = run("import pigeonhole.prediction_log.records as r; print(r.__file__)")
+    assert found.returncode == 0 and found.stdout.strip().startswith(str(target)), found.stderr
