@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 $(BIN)/pigeonhole: pyproject.toml requirements.txt
@@ -32,6 +32,9 @@ lint: setup ## ruff (rules and format) and mypy
 lint-workflows: setup ## actionlint and GitHub's workflow JSON schema over .github/workflows
 	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+topology: setup ## the dev stack's rendered manifests run as local processes and close the loop (needs root, PostgreSQL)
+	$(BIN)/pytest tests/infra/test_topology.py -q -s
 
 quality: setup ## our model vs the TF-IDF + LinearSVC reference on ../shared/data
 	$(BIN)/python -m benchmarks.quality --data-dir $(SHARED_DATA)

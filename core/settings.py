@@ -51,13 +51,6 @@ class RareClassPolicy(StrEnum):
     error = "error"  # refuse the dataset
 
 
-class ModelSource(StrEnum):
-    """Where the service finds its model."""
-
-    registry = "registry"  # the MLflow registry's champion alias (follows promotions)
-    bento = "bento"  # the model packed into the Bento by `pigeonhole build` (fixed at build time)
-
-
 class LogSinkKind(StrEnum):
     files = "files"  # Parquet / JSONL partitioned by date under <home>/logs
     postgres = "postgres"  # tables in PostgreSQL (log_database_url)
@@ -131,7 +124,6 @@ class Settings(BaseSettings):
         default=64, ge=1, le=10_000, description="Items allowed in one /suggest_batch."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413.")
-    model_source: ModelSource = ModelSource.registry
     reload_seconds: float = Field(
         default=30.0, ge=0.0, description="How often the service checks the champion alias; 0 = never."
     )

@@ -4,10 +4,12 @@
 a model any other way. Each promotion records on the new champion which version it replaced, so a
 rollback can walk the history back one step at a time.
 
-This module also owns what a registered version carries and where: the pyfunc model with its
-pipeline artifact, the evaluation rows and training ids the gate reads, and the reference samples
-the drift job compares traffic with. Training writes them and everyone else reads them through the
-functions below, so no other file spells an artifact name or a ``models:/`` URI.
+This module also owns where training data lives in a deployed stack (MLflow's proxied artifact
+store: the S3 bucket on eks, a volume on kind), and what a registered version carries and where:
+the pyfunc model with its pipeline artifact, the evaluation rows and training ids the gate reads,
+and the reference samples the drift job compares traffic with. Training writes them and everyone
+else reads them through the functions below, so no other file spells an artifact name or a
+``models:/`` URI.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 
-from pigeonhole.core.errors import RegistryError
+from pigeonhole.core.errors import ConfigurationError, RegistryError
 from pigeonhole.core.settings import Settings
 from pigeonhole.model.predict import Predictor
 
@@ -48,6 +50,12 @@ EVALUATION_ROWS = "evaluation.parquet"  # the held-out split the gate scores on
 TRAINING_IDS = "train_ids.parquet"  # lets a later gate leave out rows this model has seen
 REFERENCE_DIR = "reference"
 REFERENCE_SAMPLES = ("inputs", "predictions")  # the drift job's reference, as <name>.parquet
+
+# training data in a deployed stack: files under MLflow's artifact root, read through the server, so a
+# Job needs the server's URL and nothing else (no cloud keys, no volume of its own)
+DATASETS = "mlflow-artifacts:/datasets"
+DEFAULT_DATASET = f"{DATASETS}/listings.csv.gz"
+ARTIFACT_URI_SCHEMES = ("mlflow-artifacts:", "runs:", "models:")
 
 
 @contextmanager
@@ -82,6 +90,37 @@ def connect(settings: Settings) -> MlflowClient:
         )
     mlflow.set_experiment(settings.experiment)
     return client
+
+
+def publish_dataset(settings: Settings, path: Path, name: str | None = None) -> str:
+    """Upload a dataset to the stack's store (through the MLflow server); return its durable URI."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if not settings.resolved_tracking_uri.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            "publishing a dataset needs an MLflow server (--tracking-uri http://...); "
+            "with the embedded store, train from the file's path"
+        )
+    connect(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        named = Path(tmp) / (name or path.name)
+        named.write_bytes(path.read_bytes())
+        get_artifact_repository(DATASETS).log_artifact(str(named))
+    return f"{DATASETS}/{named.name}"
+
+
+def local_dataset(settings: Settings, source: str) -> Path:
+    """A dataset named by a path, or by an artifact URI (downloaded through the registry's server)."""
+    if not source.startswith(ARTIFACT_URI_SCHEMES):
+        return Path(source)
+    connect(settings)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
+    except MlflowException as exc:
+        raise RegistryError(
+            f"{source} cannot be read from {settings.resolved_tracking_uri}: {exc.message}; "
+            "publish it first (`pigeonhole data publish FILE`)"
+        ) from None
 
 
 def model_uri(settings: Settings, alias: str) -> str:

@@ -42,7 +42,7 @@ from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.predict import Predictor, as_features, listing_text
-from pigeonhole.model.registry import connect, log_training_artifacts, register_model
+from pigeonhole.model.registry import ARTIFACT_URI_SCHEMES, connect, log_training_artifacts, register_model
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,13 @@ def _log_run(
     mlflow.set_tags({"git_commit": git_commit(), "dataset_source": source})
     with warnings.catch_warnings():  # MLflow cannot tell a local path's source type apart; either is right
         warnings.simplefilter("ignore", UserWarning)
-        dataset = from_pandas(listings[data.CONTRACT_COLUMNS], source=source, name=Path(source).name)
+        frame, name = listings[data.CONTRACT_COLUMNS], Path(source).name
+        # MLflow resolves no dataset source for its own artifact URIs; the source tag carries them
+        dataset = (
+            from_pandas(frame, name=name)
+            if source.startswith(ARTIFACT_URI_SCHEMES)
+            else from_pandas(frame, source=source, name=name)
+        )
     mlflow.log_input(dataset, context="training")
     mlflow.log_metrics(evaluation.metrics)
     mlflow.log_dict(evaluation.per_class, "evaluation/per_class_report.json")

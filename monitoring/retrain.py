@@ -19,7 +19,14 @@ from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
 from pigeonhole.model.promote import GateDecision, run_gate
-from pigeonhole.model.registry import CHAMPION, connect, require_alias, run_param
+from pigeonhole.model.registry import (
+    ARTIFACT_URI_SCHEMES,
+    CHAMPION,
+    connect,
+    local_dataset,
+    run_param,
+    version_by_alias,
+)
 from pigeonhole.model.train import train_and_register
 from pigeonhole.prediction_log.window import read_window
 
@@ -56,29 +63,28 @@ def feedback_listings(settings: Settings, since: datetime, until: datetime) -> p
     )
 
 
-def reference_data_path(settings: Settings, data_path: Path | None) -> Path:
+def reference_source(settings: Settings, given: str | None) -> str:
     """The dataset to retrain on: given, else PIGEONHOLE_RETRAIN_DATA, else the champion's own."""
-    if data_path is not None:
-        return data_path
-    if settings.retrain_data:
-        return Path(settings.retrain_data)
+    if given or settings.retrain_data:
+        return str(given or settings.retrain_data)
     client = connect(settings)
-    source = run_param(client, require_alias(client, settings, CHAMPION), "source")
-    if not source or not Path(source).exists():
+    champion = version_by_alias(client, settings, CHAMPION)
+    source = run_param(client, champion, "source") if champion else None
+    if not source or not (source.startswith(ARTIFACT_URI_SCHEMES) or Path(source).exists()):
         raise DataValidationError(
-            f"the champion was trained on {source or 'an unknown dataset'}, "
-            "which is not readable here; pass --data"
+            f"no dataset to train on: the champion's ({source or 'none'}) is not readable here; "
+            "pass --data or set PIGEONHOLE_RETRAIN_DATA"
         )
-    return Path(source)
+    return source
 
 
-def retrain(settings: Settings, data_path: Path | None = None) -> RetrainOutcome:
-    base_path = reference_data_path(settings, data_path)
-    base = data.load_listings(base_path)
+def retrain(settings: Settings, data_source: str | None = None) -> RetrainOutcome:
+    base_source = reference_source(settings, data_source)
+    base = data.load_listings(local_dataset(settings, base_source))
     until = datetime.now(UTC)
     recent = feedback_listings(settings, until - timedelta(days=settings.retrain_feedback_days), until)
-    combined = data.validate(pd.concat([base, recent], ignore_index=True), source=f"{base_path} + feedback")
+    combined = data.validate(pd.concat([base, recent], ignore_index=True), source=f"{base_source} + feedback")
     log.info("retraining on %d reference and %d feedback-labelled listings", len(base), len(recent))
-    trained = train_and_register(settings, combined, source=str(base_path))
+    trained = train_and_register(settings, combined, source=base_source)
     decision = run_gate(connect(settings), settings)
     return RetrainOutcome(trained.version, len(base), len(recent), decision)

@@ -170,10 +170,37 @@ def data_validate(
     out.print(f"{path}: {len(frame):,} valid listings; {report.summary()}")
 
 
+@data_app.command("publish")
+@_friendly_errors
+def data_publish(
+    path: Annotated[Path, typer.Argument(help="Listings file (.csv, .csv.gz, .parquet) to publish.")],
+    name: Annotated[str | None, typer.Option(help="Name in the store (default the file's name).")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Validate a dataset and upload it to the stack's store through its MLflow server.
+
+    Prints the dataset's durable URI (mlflow-artifacts:/datasets/NAME), which `train --data`,
+    `retrain --data` and the cluster's retraining Job read from anywhere the server is reachable.
+    """
+    from pigeonhole.model.data import load_listings
+    from pigeonhole.model.registry import publish_dataset
+
+    settings = get_settings(tracking_uri=tracking_uri)
+    frame = load_listings(path)
+    uri = publish_dataset(settings, path, name)
+    out.print(f"published {len(frame):,} valid listings as {uri}", highlight=False)
+
+
 @app.command()
 @_friendly_errors
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Listings file to train on.")],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Listings file to train on: a path, or a published dataset's mlflow-artifacts:/ URI.",
+        ),
+    ],
     depth: DepthOption = None,
     min_class_count: MinCountOption = None,
     rare_classes: RareOption = None,
@@ -184,6 +211,7 @@ def train(
 ) -> None:
     """Validate data, train, evaluate, log to MLflow and register the new version as `challenger`."""
     from pigeonhole.model.data import load_listings
+    from pigeonhole.model.registry import local_dataset
     from pigeonhole.model.train import train_and_register
 
     settings = get_settings(
@@ -195,8 +223,8 @@ def train(
         tracking_uri=tracking_uri,
         model_name=model_name,
     )
-    listings = load_listings(data)
-    result = train_and_register(settings, listings, source=str(data))
+    listings = load_listings(local_dataset(settings, data))
+    result = train_and_register(settings, listings, source=data)
     metrics = result.evaluation.metrics
     out.print(
         f"registered {settings.model_name} v{result.version} as challenger (run {result.run_id}): "
@@ -353,10 +381,11 @@ def monitor_drift(
 @_friendly_errors
 def retrain(
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--data",
-            help="Reference dataset; default PIGEONHOLE_RETRAIN_DATA, else the champion's own.",
+            help="Reference dataset (path or mlflow-artifacts:/ URI); default PIGEONHOLE_RETRAIN_DATA, "
+            "else the champion's own.",
         ),
     ] = None,
     feedback_days: Annotated[
@@ -374,6 +403,8 @@ def retrain(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Train a challenger on the reference data plus feedback-labelled traffic, then run the gate.
+
+    With no champion yet this is the bootstrap: the gate's floors decide the first champion.
 
     Exits 0 when the challenger was promoted, 3 when the gate kept the champion (0 with
     --exit-zero). Under GitHub Actions the decision is also written to $GITHUB_OUTPUT
@@ -420,17 +451,16 @@ def smoke(
 
 @app.command()
 @_friendly_errors
-def build(
-    home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
-) -> None:
-    """Build a Bento (service, code, champion model); CI builds the image from its env/docker/Dockerfile.
+def build(home: HomeOption = None) -> None:
+    """Build a Bento of the service and its code (no model); CI builds the image from its Dockerfile.
 
-    BentoML's stores live under <home>/bentoml unless BENTOML_HOME says otherwise.
+    The image needs no champion: deployed services follow the registry's champion alias. BentoML's
+    stores live under <home>/bentoml unless BENTOML_HOME says otherwise.
     """
     from pigeonhole.serving.packaging import build_bento
 
-    built = build_bento(get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name))
-    out.print(f"built Bento {built.tag} with model v{built.model_version}")
+    built = build_bento(get_settings(home=home))
+    out.print(f"built Bento {built.tag}")
     out.print(f"Dockerfile: {built.dockerfile}")
 
 
@@ -442,12 +472,12 @@ def serve(
     ] = "127.0.0.1",
     bento: Annotated[
         str | None,
-        typer.Option(help="Serve a built Bento (tag from `pigeonhole build`) instead of the source service."),
+        typer.Option(help="Serve a built Bento (tag from `pigeonhole build`) instead of the source tree."),
     ] = None,
     home: HomeOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Run the suggestion service on HTTP (the registry's champion, or a built Bento's model).
+    """Run the suggestion service on HTTP: it serves the registry's champion and follows promotions.
 
     Settings come from PIGEONHOLE_* variables (workers, abstain threshold, log sink, A/B share).
     """

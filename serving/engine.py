@@ -14,15 +14,14 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pigeonhole.core.pii import mask
-from pigeonhole.core.settings import ModelSource, Settings
+from pigeonhole.core.settings import Settings
 from pigeonhole.model.predict import Predictor
-from pigeonhole.model.registry import CHALLENGER, CHAMPION, pipeline_file
+from pigeonhole.model.registry import CHALLENGER, CHAMPION
 from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.records import FeedbackRecord, PredictionRecord, Variant
 from pigeonhole.prediction_log.sinks import LogSink
@@ -85,16 +84,10 @@ class ModelHolder:
             return False
 
     def _needs_challenger(self) -> bool:
-        return self.settings.model_source is ModelSource.registry and (
-            self.settings.challenger_share > 0 or self.settings.shadow
-        )
+        return self.settings.challenger_share > 0 or self.settings.shadow
 
     def _load(self, alias: str) -> bool:
-        loaded = (
-            _load_from_bento_store(self.settings)
-            if self.settings.model_source is ModelSource.bento
-            else self._load_from_registry(alias)
-        )
+        loaded = self._load_from_registry(alias)
         if loaded is None:
             return False
         with self._lock:
@@ -124,22 +117,6 @@ class ModelHolder:
         if current is not None and current.version == str(version.version):
             return current
         return LoadedModel(self.settings.model_name, str(version.version), load_predictor(version))
-
-
-# the champion inside a built Bento: BentoML's store holds the registry's MLflow model under this name
-BENTO_MODEL = "pigeonhole-champion"
-BENTO_MODEL_NAME_KEY = "registered_model"
-BENTO_MODEL_VERSION_KEY = "registry_version"
-
-
-def _load_from_bento_store(settings: Settings) -> LoadedModel:
-    import bentoml
-    import bentoml.mlflow
-
-    stored = bentoml.models.get(f"{BENTO_MODEL}:latest")
-    predictor = Predictor.load(pipeline_file(Path(stored.path_of(bentoml.mlflow.MLFLOW_MODEL_FOLDER))))
-    metadata = stored.info.metadata
-    return LoadedModel(str(metadata[BENTO_MODEL_NAME_KEY]), str(metadata[BENTO_MODEL_VERSION_KEY]), predictor)
 
 
 def share_of(listing_id: str) -> float:

@@ -1,9 +1,9 @@
-"""`pigeonhole build`: a Bento holding the service, its code and the champion model, ready for Docker.
+"""`pigeonhole build`: a Bento of the service and its code, ready for Docker; no model inside.
 
-BentoML's own convention throughout: the champion's MLflow model is imported into BentoML's model
-store (``bentoml.mlflow.import_model``) under the name the Bento's ``bentofile.yaml`` lists, and
-the Bento is built from that file (``bentoml.bentos.build_bentofile``). The Bento's environment
-says ``PIGEONHOLE_MODEL_SOURCE=bento``, so the image serves exactly the version it was built with.
+Every deployed service follows the registry's champion alias, so the image never waits for a
+model: a fresh stack builds, comes up "not ready: no champion", and serves as soon as the
+bootstrap (or any later promotion) moves the alias. BentoML's own convention throughout: the
+Bento is built from ``serving/bentofile.yaml`` with ``bentoml.bentos.build_bentofile``.
 
 The build context is staged as the installed layout (``pigeonhole/`` with the repository's part
 folders copied in, links resolved), because BentoML copies a symbolic link's target nowhere.
@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pigeonhole.core.settings import Settings
-from pigeonhole.model.registry import CHAMPION, connect, require_alias, version_uri
-from pigeonhole.serving.engine import BENTO_MODEL, BENTO_MODEL_NAME_KEY, BENTO_MODEL_VERSION_KEY
 
 PACKAGE = Path(__file__).parent.parent  # pigeonhole/, as imported (its parts are links in a checkout)
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
@@ -35,7 +33,6 @@ def use_bentoml_home(settings: Settings) -> Path:
 @dataclass
 class BuiltBento:
     tag: str
-    model_version: str
     path: Path
 
     @property
@@ -46,27 +43,12 @@ class BuiltBento:
 def build_bento(settings: Settings) -> BuiltBento:
     use_bentoml_home(settings)
     import bentoml
-    import bentoml.mlflow
 
-    champion = require_alias(connect(settings), settings, CHAMPION)
-    version = str(champion.version)
-    bentoml.mlflow.import_model(
-        BENTO_MODEL,
-        version_uri(champion),
-        labels={"source": "mlflow-registry"},
-        metadata={
-            BENTO_MODEL_NAME_KEY: settings.model_name,
-            BENTO_MODEL_VERSION_KEY: version,
-            "tracking_uri": settings.resolved_tracking_uri,
-        },
-    )
     with tempfile.TemporaryDirectory() as context:
         staged = Path(context)
         shutil.copytree(PACKAGE, staged / "pigeonhole", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(REQUIREMENTS, staged / "requirements.txt")
         bento = bentoml.bentos.build_bentofile(
-            str(staged / "pigeonhole" / "serving" / "bentofile.yaml"),
-            build_ctx=context,
-            labels={"model_version": version},
+            str(staged / "pigeonhole" / "serving" / "bentofile.yaml"), build_ctx=context
         )
-    return BuiltBento(str(bento.tag), version, Path(bento.path))
+    return BuiltBento(str(bento.tag), Path(bento.path))

@@ -3,6 +3,7 @@ at the top, so `import model` fails after `pip install .` and no other package's
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,7 +15,11 @@ PIP = [sys.executable, "-m", "pip"]
 
 
 def test_the_wheel_installs_every_part_under_pigeonhole_only(tmp_path: Path) -> None:
-    subprocess.run([*PIP, "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)], check=True)
+    # from a copy: an in-tree build would reuse build/ and could ship a module deleted since
+    checkout = tmp_path / "checkout"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", ".pigeonhole", "*cache*", "*.egg-info")
+    shutil.copytree(ROOT, checkout, symlinks=True, ignore=skip)
+    subprocess.run([*PIP, "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(checkout)], check=True)
     (wheel,) = tmp_path.glob("pigeonhole-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     dist_info = wheel.name.split("-py3")[0] + ".dist-info"

@@ -5,7 +5,7 @@ with camelCase keys, e.g. `pigeonhole:cluster: {provider: kind}`. Unknown keys a
 misspelt setting fails `pulumi preview` instead of silently falling back to a default. Secrets are
 never here: they come from Pulumi secret config (`pulumi config set --secret ...`) or are
 generated (database passwords), and stay `Output` secrets end to end. Whatever the platform's own
-settings already define (trigger kinds, model sources, the window syntax, their defaults) is taken
+settings already define (trigger kinds, the window syntax, their defaults) is taken
 from `pigeonhole.core.settings`, never written again here.
 """
 
@@ -18,7 +18,8 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from pigeonhole.core.settings import Duration, ModelSource, Settings, TriggerKind
+from pigeonhole.core.settings import Duration, Settings, TriggerKind
+from pigeonhole.model.registry import DEFAULT_DATASET
 
 
 def app_default(field: str) -> Any:
@@ -89,7 +90,6 @@ class ServiceConfig(Section):
     cpu_limit: str = "2"
     memory_limit: str = "2Gi"
     workers: int = Field(default=1, ge=1, le=16, description="Worker processes per pod; scale with pods.")
-    model_source: ModelSource = app_default("model_source")
     ingress_host: str | None = None
     ingress_class: str = "nginx"
 
@@ -120,7 +120,10 @@ class RetrainConfig(Section):
     schedule: str | None = Field(
         default=None, description="Also retrain on this cron schedule; default only when drift triggers it."
     )
-    data: str | None = Field(default=None, description="Dataset `pigeonhole retrain --data` reads.")
+    data: str = Field(
+        default=DEFAULT_DATASET,
+        description="Dataset the retraining (and bootstrap) Job reads; `pigeonhole data publish` puts it.",
+    )
     feedback_days: float = Field(default=app_default("retrain_feedback_days"), ge=0)
     cpu_limit: str = "2"
     memory_limit: str = "4Gi"

@@ -1,4 +1,5 @@
-"""`pigeonhole build` packs the champion into a Bento that serves it without the registry."""
+"""`pigeonhole build` makes a Bento of the code alone (no champion needed), which serves the registry's
+champion once deployed; and the README's `pigeonhole serve`."""
 
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ from pigeonhole.serving.process import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
 
-def test_built_bento_serves_the_champion_it_was_built_with(
+def test_bento_builds_without_a_champion_and_serves_the_registrys(
     served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bentoml_home = tmp_path / "bentoml"
     monkeypatch.setenv("BENTOML_HOME", str(bentoml_home))
-    built = CliRunner().invoke(app, ["build", "--home", str(served_home)])
+    built = CliRunner().invoke(app, ["build", "--home", str(tmp_path / "no-registry")])
     assert built.exit_code == 0, built.output
+    assert not (tmp_path / "no-registry" / "mlflow.db").exists(), "building never touches a registry"
     tag = built.output.split("built Bento ")[1].split()[0]
     bento_dir = bentoml_home / "bentos" / tag.replace(":", "/")
     manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
-    assert manifest["labels"]["model_version"] == "1" and manifest["models"]
+    assert manifest["models"] == []
     (setup_script,) = (bento_dir / "env" / "docker").glob("script__*")
     assert f"./env/docker/{setup_script.name}" in (bento_dir / "env" / "docker" / "Dockerfile").read_text()
     # The image's `pigeonhole` command (what the Kubernetes jobs run) works from the Bento's sources.
@@ -63,14 +65,10 @@ def test_built_bento_serves_the_champion_it_was_built_with(
     assert all(path.startswith(str(src)) for path in imported.stdout.split()), imported.stdout
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
     assert "pandas>=2.2,<3" in requirements and "==" not in requirements.replace("bentoml==", "")
-    # Served from the Bento alone: an empty state folder, so no registry to fall back on.
+    # Served from the Bento, the champion comes from the registry the deployment points it at.
     server = start_server(
         tmp_path,
-        {
-            "BENTOML_HOME": str(bentoml_home),
-            "PIGEONHOLE_HOME": str(tmp_path / "none"),
-            "PIGEONHOLE_MODEL_SOURCE": "bento",
-        },
+        {"BENTOML_HOME": str(bentoml_home), "PIGEONHOLE_HOME": str(served_home)},
         target=tag,
     )
     try:

@@ -16,7 +16,12 @@ from pigeonhole_infra import pods
 from pigeonhole_infra.config import ServiceConfig
 
 NAME = "pigeonhole-service"
-PORT = 3000  # BentoML's default in the image
+PORT = 3000
+
+
+def serve_command() -> list[str]:
+    """The README's `pigeonhole serve`, on every interface of the pod: the champion, following promotions."""
+    return ["pigeonhole", "serve", "--host", "0.0.0.0", "--port", str(PORT)]
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,10 @@ class ModelService(pulumi.ComponentResource):
                             k8s.core.v1.ContainerArgs(
                                 name="service",
                                 image=args.image,
+                                command=serve_command(),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                                 env=[
-                                    *pods.settings_env(
-                                        {"model_source": cfg.model_source.value, "workers": str(cfg.workers)}
-                                    ),
+                                    *pods.settings_env({"workers": str(cfg.workers)}),
                                     *pods.platform_env(args.mlflow_url, args.database_secret),
                                 ],
                                 security_context=pods.container_security(),

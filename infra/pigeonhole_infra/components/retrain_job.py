@@ -22,8 +22,8 @@ IDLE_SCHEDULE = "0 3 * * 0"
 
 
 def retrain_command(cfg: RetrainConfig) -> list[str]:
-    command = ["pigeonhole", "retrain", "--feedback-days", f"{cfg.feedback_days:g}"]
-    return command + (["--data", cfg.data] if cfg.data else [])
+    """Also the bootstrap: with no champion yet, the gate's floors decide the first one."""
+    return ["pigeonhole", "retrain", "--data", cfg.data, "--feedback-days", f"{cfg.feedback_days:g}"]
 
 
 @dataclass(frozen=True)
