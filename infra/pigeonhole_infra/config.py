@@ -59,6 +59,9 @@ class ClusterConfig(Section):
     instance_type: str = "t3.large"
     nodes: int = Field(default=2, ge=1)
     max_nodes: int = Field(default=4, ge=1)
+    # eks: who else reaches the Kubernetes API (access entries): CI's deploy role, its preview role
+    admin_role_arns: list[str] = []
+    viewer_role_arns: list[str] = []
     # existing: the kubeconfig context to use (the kubeconfig itself is secret config `kubeconfig`)
     context: str | None = None
 
@@ -92,6 +95,7 @@ class ServiceConfig(Section):
     workers: int = Field(default=1, ge=1, le=16, description="Worker processes per pod; scale with pods.")
     ingress_host: str | None = None
     ingress_class: str = "nginx"
+    acme_email: str | None = Field(default=None, description="Let's Encrypt account for the Ingress's TLS.")
 
     @model_validator(mode="after")
     def _replica_range(self) -> ServiceConfig:

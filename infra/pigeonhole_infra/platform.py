@@ -17,6 +17,7 @@ from pigeonhole_infra import pods
 from pigeonhole_infra.cluster import ClusterAccess, provision
 from pigeonhole_infra.components import mlflow_server, model_service, postgres, reports_ui
 from pigeonhole_infra.components.aws_backing import AwsBacking, AwsBackingArgs
+from pigeonhole_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from pigeonhole_infra.components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from pigeonhole_infra.components.mlflow_server import MlflowServer, MlflowServerArgs
 from pigeonhole_infra.components.model_service import ModelService, ModelServiceArgs
@@ -25,13 +26,14 @@ from pigeonhole_infra.components.observability import Observability, Observabili
 from pigeonhole_infra.components.postgres import Postgres, PostgresArgs
 from pigeonhole_infra.components.reports_ui import ReportsUI, ReportsUIArgs
 from pigeonhole_infra.components.retrain_job import RetrainJob, RetrainJobArgs
-from pigeonhole_infra.config import PlatformConfig, load
+from pigeonhole_infra.config import ConfigError, PlatformConfig, load
 
 # MLflow's registry and the prediction log share one database (their tables never collide)
 DATABASE_USER = "pigeonhole"
 DATABASE_NAME = "pigeonhole"
 DATABASE_SECRET = "pigeonhole-database"
 GITHUB_SECRET = "pigeonhole-github"
+PULL_SECRET = "pigeonhole-pull"
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,20 @@ class Database:
 def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
     """Provision the cluster named by the stack's config and deploy the platform onto it."""
     cfg = cfg or load()
-    access = provision(cfg.cluster)
-    opts = pulumi.ResourceOptions(provider=access.provider)
+    access = provision(cfg.cluster, cfg.image)
+    addons = ClusterAddons(
+        "cluster-addons",
+        ClusterAddonsArgs(
+            ebs_storage=access.aws is not None,
+            ingress_class=cfg.service.ingress_class if cfg.service.ingress_host else None,
+            acme_email=cfg.service.acme_email,
+            prometheus_crds=cfg.monitoring.service_monitor,
+            kubelet_insecure_tls=cfg.cluster.provider == "kind",
+        ),
+        pulumi.ResourceOptions(provider=access.provider, depends_on=list(access.ready)),
+    )
+    # nothing of the platform is created before what it relies on: its image, storage, controllers, CRDs
+    opts = pulumi.ResourceOptions(provider=access.provider, depends_on=[*access.ready, *addons.ready])
     namespace = k8s.core.v1.Namespace(
         "namespace",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -71,11 +85,12 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
     ns = namespace.metadata.name
     database = _database(cfg, access, ns, opts)
     github_secret = _github_secret(cfg, ns, opts)
+    image = pods.Image(cfg.image, _pull_secret(cfg, ns, opts))
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(
             namespace=ns,
-            image=cfg.image,
+            image=image,
             database_host=database.host,
             database_user=DATABASE_USER,
             database_name=DATABASE_NAME,
@@ -86,15 +101,13 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
         ),
         opts,
     )
-    reports = ReportsUI("reports", ReportsUIArgs(ns, cfg.image, cfg.storage.reports_gb), opts)
-    retrain = RetrainJob(
-        "retrain", RetrainJobArgs(ns, cfg.image, cfg.retrain, mlflow.url, database.secret), opts
-    )
+    reports = ReportsUI("reports", ReportsUIArgs(ns, image, cfg.storage.reports_gb), opts)
+    retrain = RetrainJob("retrain", RetrainJobArgs(ns, image, cfg.retrain, mlflow.url, database.secret), opts)
     DriftMonitor(
         "drift",
         DriftMonitorArgs(
             namespace=ns,
-            image=cfg.image,
+            image=image,
             config=cfg.drift,
             mlflow_url=mlflow.url,
             database_secret=database.secret,
@@ -105,7 +118,7 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
         opts,
     )
     service = ModelService(
-        "service", ModelServiceArgs(ns, cfg.image, cfg.service, mlflow.url, database.secret), opts
+        "service", ModelServiceArgs(ns, image, cfg.service, mlflow.url, database.secret), opts
     )
     NetworkPolicies(
         "network",
@@ -187,6 +200,31 @@ def _database(
         backing.artifacts_uri,
         {"eks.amazonaws.com/role-arn": backing.mlflow_role_arn},
     )
+
+
+def _pull_secret(
+    cfg: PlatformConfig, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> pulumi.Output[str] | None:
+    """The nodes pull the platform image with secret config `imagePullSecret` (a .dockerconfigjson):
+    ghcr.io packages are private by default. ECR images need none (the node role reads ECR), nor does
+    kind (the image is loaded into its nodes)."""
+    config = pulumi.Config("pigeonhole").get_secret("imagePullSecret")
+    registry = cfg.image.split("/", 1)[0]
+    if config is None:
+        if cfg.cluster.provider == "eks" and not registry.endswith(".amazonaws.com"):
+            raise ConfigError(
+                f"pigeonhole:imagePullSecret is needed to pull {cfg.image} on eks: "
+                'pulumi config set --secret pigeonhole:imagePullSecret "$(cat ~/.docker/config.json)"'
+            )
+        return None
+    secret = k8s.core.v1.Secret(
+        "pull-secret",
+        metadata=pods.metadata(PULL_SECRET, namespace, "platform"),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": config},
+        opts=opts,
+    )
+    return secret.metadata.name
 
 
 def _github_secret(

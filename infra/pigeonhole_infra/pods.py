@@ -6,6 +6,8 @@ privilege escalation, every capability dropped, RuntimeDefault seccomp), so no c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -100,6 +102,14 @@ def pvc_volume(name: str, claim: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
     )
 
 
+@dataclass(frozen=True)
+class Image:
+    """The platform image, and the Secret the nodes pull it with (None: public, or loaded by kind)."""
+
+    name: str
+    pull_secret: pulumi.Input[str] | None = None
+
+
 def service_account(
     resource_name: str,
     name: str,
@@ -107,11 +117,15 @@ def service_account(
     component: str,
     opts: pulumi.ResourceOptions,
     annotations: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
+    image: Image | None = None,
 ) -> k8s.core.v1.ServiceAccount:
-    """One identity per workload; tokens are mounted only where a pod talks to the API server."""
+    """One identity per workload; tokens are mounted only where a pod talks to the API server, and
+    its pods pull the platform image with the stack's pull secret."""
+    pull = image.pull_secret if image is not None else None
     return k8s.core.v1.ServiceAccount(
         resource_name,
         metadata=metadata(name, namespace, component, annotations=annotations),
+        image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=pull)] if pull is not None else None,
         automount_service_account_token=False,
         opts=opts,
     )

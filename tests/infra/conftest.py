@@ -7,8 +7,10 @@ import pytest
 from tests.infra.render import Rendered, render
 
 STACKS = ["dev", "staging", "prod"]
-# prod's trigger is github: its token is secret config, as `pulumi config set --secret` would store it
-STACK_SECRETS = {"prod": {"pigeonhole:githubToken": "ghp_mock_token_for_tests"}}
+# secret config, as `pulumi config set --secret` would store it: the eks stacks pull the image from
+# ghcr.io with a pull secret; prod's trigger is github, with its token
+PULL = {"pigeonhole:imagePullSecret": '{"auths": {"ghcr.io": {"auth": "bW9jazptb2Nr"}}}'}
+STACK_SECRETS = {"staging": PULL, "prod": {**PULL, "pigeonhole:githubToken": "ghp_mock_token_for_tests"}}
 _cache: dict[str, Rendered] = {}
 
 

@@ -60,7 +60,8 @@ class Declared:
 
     @property
     def is_kubernetes(self) -> bool:
-        return self.typ.startswith("kubernetes:") and self.typ != "pulumi:providers:kubernetes"
+        """An object sent to the API server (a Helm release is the provider's, not an object)."""
+        return self.typ.startswith("kubernetes:") and not self.typ.startswith("kubernetes:helm.sh/")
 
     @property
     def kind(self) -> str:

@@ -14,8 +14,8 @@ from pigeonhole_infra.config import ClusterConfig
 from tests.helpers import parse_cli
 from tests.infra.render import Rendered
 
-# Prometheus Operator resources: custom kinds the core schema does not know
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# custom kinds the core schema does not know (Prometheus Operator, cert-manager)
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ClusterIssuer"}
 
 
 def cluster_version(rendered: Rendered) -> str:

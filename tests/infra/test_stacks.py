@@ -51,13 +51,18 @@ def env(manifest: Manifest) -> dict[str, Any]:
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in container(manifest)["env"]}
 
 
+# the cluster-wide prerequisites the stack installs, and the namespace itself
+CLUSTER_SCOPED = {"Namespace", "StorageClass", "ClusterIssuer"}
+
+
 def test_each_stack_provisions_its_own_kind_of_cluster(stack: Rendered) -> None:
     types = {r.typ for r in stack.resources}
     statefulsets = {r.inputs["metadata"]["name"] for r in stack.of_kind("StatefulSet")}
     if stack.stack == "dev":
         assert "command:local:Command" in types and not types & AWS_TYPES
-        (kind,) = stack.of_type("command:local:Command")
+        kind, load = stack.of_type("command:local:Command")
         assert kind.inputs["create"].startswith("kind create cluster --name pigeonhole-dev")
+        assert load.inputs["create"].startswith("kind load docker-image ")
         assert kind.inputs["delete"] == "kind delete cluster --name pigeonhole-dev"
         assert statefulsets == {"pigeonhole-postgres"}
     else:
@@ -86,7 +91,7 @@ def test_every_kubernetes_object_goes_through_the_stacks_cluster_in_one_namespac
         assert resource.provider is not None and resource.provider.startswith(
             f"urn:pulumi:{stack.stack}::pigeonhole::pulumi:pulumi:Stack$pulumi:providers:kubernetes::cluster::"
         ), resource.name
-        if resource.kind != "Namespace":
+        if resource.kind not in CLUSTER_SCOPED:
             assert resource.manifest()["metadata"]["namespace"] == "pigeonhole", resource.name
 
 

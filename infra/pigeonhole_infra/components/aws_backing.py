@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from pigeonhole_infra.cluster import AwsNetwork
+from pigeonhole_infra.cluster import AwsNetwork, irsa_trust
 from pigeonhole_infra.config import DatabaseConfig
 
 
@@ -88,27 +88,7 @@ class AwsBacking(pulumi.ComponentResource):
     def _mlflow_role(
         name: str, args: AwsBackingArgs, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions
     ) -> pulumi.Output[str]:
-        subject = f"system:serviceaccount:{args.namespace}:{args.mlflow_service_account}"
-        trust = pulumi.Output.all(args.network.oidc_provider_arn, args.network.oidc_issuer).apply(
-            lambda provider: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Federated": provider[0]},
-                            "Action": "sts:AssumeRoleWithWebIdentity",
-                            "Condition": {
-                                "StringEquals": {
-                                    f"{provider[1]}:sub": subject,
-                                    f"{provider[1]}:aud": "sts.amazonaws.com",
-                                }
-                            },
-                        }
-                    ],
-                }
-            )
-        )
+        trust = irsa_trust(args.network, args.namespace, args.mlflow_service_account)
         role = aws.iam.Role(f"{name}-mlflow", assume_role_policy=trust, opts=opts)
         aws.iam.RolePolicy(
             f"{name}-mlflow-s3",

@@ -26,7 +26,7 @@ def drift_command(cfg: DriftConfig) -> list[str]:
 @dataclass(frozen=True)
 class DriftMonitorArgs:
     namespace: pulumi.Input[str]
-    image: str
+    image: pods.Image
     config: DriftConfig
     mlflow_url: pulumi.Input[str]
     database_secret: pulumi.Input[str]
@@ -40,7 +40,7 @@ class DriftMonitor(pulumi.ComponentResource):
         super().__init__("pigeonhole:platform:DriftMonitor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg = args.config
-        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "drift", child)
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "drift", child, image=args.image)
         role = k8s.rbac.v1.Role(
             f"{name}-role",
             metadata=pods.metadata(NAME, args.namespace, "drift"),
@@ -97,7 +97,7 @@ class DriftMonitor(pulumi.ComponentResource):
                 failed_jobs_history_limit=5,
                 job_template=pods.cli_job_template(
                     "drift",
-                    args.image,
+                    args.image.name,
                     drift_command(cfg),
                     environment,
                     pods.resources("250m", "1Gi", "1", "2Gi"),

@@ -22,7 +22,7 @@ ARTIFACTS_MOUNT = "/mlartifacts"
 @dataclass(frozen=True)
 class MlflowServerArgs:
     namespace: pulumi.Input[str]
-    image: str
+    image: pods.Image
     database_host: pulumi.Input[str]
     database_user: str
     database_name: str
@@ -41,7 +41,13 @@ class MlflowServer(pulumi.ComponentResource):
         super().__init__("pigeonhole:platform:MlflowServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = pods.service_account(
-            f"{name}-sa", NAME, args.namespace, "mlflow", child, annotations=args.service_account_annotations
+            f"{name}-sa",
+            NAME,
+            args.namespace,
+            "mlflow",
+            child,
+            annotations=args.service_account_annotations,
+            image=args.image,
         )
         volumes, mounts = self._artifact_store(name, args, child)
         tmp_volume, tmp_mount = pods.scratch()
@@ -59,7 +65,7 @@ class MlflowServer(pulumi.ComponentResource):
             account.metadata.name,
             k8s.core.v1.ContainerArgs(
                 name="mlflow",
-                image=args.image,
+                image=args.image.name,
                 command=["mlflow", "server"],
                 args=[
                     "--host=0.0.0.0",

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from pigeonhole_infra import pods
+from pigeonhole_infra.components.cluster_addons import CLUSTER_ISSUER
 from pigeonhole_infra.config import ServiceConfig
 
 NAME = "pigeonhole-service"
@@ -27,7 +28,7 @@ def serve_command() -> list[str]:
 @dataclass(frozen=True)
 class ModelServiceArgs:
     namespace: pulumi.Input[str]
-    image: str
+    image: pods.Image
     config: ServiceConfig
     mlflow_url: pulumi.Input[str]
     database_secret: pulumi.Input[str]  # key `url`: the prediction log's PostgreSQL URL
@@ -41,7 +42,7 @@ class ModelService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cfg = args.config
         selector = pods.labels("service")
-        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "service", child)
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "service", child, image=args.image)
         tmp_volume, tmp_mount = pods.scratch()
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -66,7 +67,7 @@ class ModelService(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="service",
-                                image=args.image,
+                                image=args.image.name,
                                 command=serve_command(),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                                 env=[
@@ -150,7 +151,13 @@ class ModelService(pulumi.ComponentResource):
         host = str(args.config.ingress_host)
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=pods.metadata(NAME, args.namespace, "service"),
+            # cert-manager (installed with the ingress controller) fills the TLS Secret
+            metadata=pods.metadata(
+                NAME,
+                args.namespace,
+                "service",
+                annotations={"cert-manager.io/cluster-issuer": CLUSTER_ISSUER},
+            ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=args.config.ingress_class,
                 tls=[k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=f"{NAME}-tls")],

@@ -23,7 +23,7 @@ WORKSPACE = f"{MOUNT}/workspace"  # where `pigeonhole monitor drift` keeps the E
 @dataclass(frozen=True)
 class ReportsUIArgs:
     namespace: pulumi.Input[str]
-    image: str
+    image: pods.Image
     storage_gb: int
 
 
@@ -45,7 +45,7 @@ class ReportsUI(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "reports", child)
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "reports", child, image=args.image)
         tmp_volume, tmp_mount = pods.scratch()
         pods.singleton_deployment(
             f"{name}-deployment",
@@ -55,7 +55,7 @@ class ReportsUI(pulumi.ComponentResource):
             account.metadata.name,
             k8s.core.v1.ContainerArgs(
                 name="evidently",
-                image=args.image,
+                image=args.image.name,
                 command=["evidently", "ui"],
                 args=["--workspace", WORKSPACE, "--host", "0.0.0.0", "--port", str(PORT)],
                 env=pods.env({"HOME": "/tmp", "DO_NOT_TRACK": "1"}),

@@ -29,7 +29,7 @@ def retrain_command(cfg: RetrainConfig) -> list[str]:
 @dataclass(frozen=True)
 class RetrainJobArgs:
     namespace: pulumi.Input[str]
-    image: str
+    image: pods.Image
     config: RetrainConfig
     mlflow_url: pulumi.Input[str]
     database_secret: pulumi.Input[str]
@@ -41,7 +41,7 @@ class RetrainJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: RetrainJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pigeonhole:platform:RetrainJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "retrain", child)
+        account = pods.service_account(f"{name}-sa", NAME, args.namespace, "retrain", child, image=args.image)
         cronjob = k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=pods.metadata(NAME, args.namespace, "retrain"),
@@ -53,7 +53,7 @@ class RetrainJob(pulumi.ComponentResource):
                 failed_jobs_history_limit=3,
                 job_template=pods.cli_job_template(
                     "retrain",
-                    args.image,
+                    args.image.name,
                     retrain_command(args.config),
                     pods.platform_env(args.mlflow_url, args.database_secret),
                     pods.resources("1", "2Gi", args.config.cpu_limit, args.config.memory_limit),
