@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 $(BIN)/pigeonhole: pyproject.toml requirements.txt
@@ -32,6 +32,19 @@ lint: setup ## ruff (rules and format) and mypy
 lint-workflows: setup ## actionlint and GitHub's workflow JSON schema over .github/workflows
 	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+SCAN_VENV := .venv-scan
+CHECKOV := checkov==3.3.30
+
+$(SCAN_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet $(CHECKOV)
+
+scan: setup $(SCAN_VENV)/bin/checkov ## checkov over every rendered stack and the workflows (infra/checkov.yaml)
+	rm -rf build/manifests
+	$(BIN)/python -m tests.infra.scan build/manifests
+	$(SCAN_VENV)/bin/checkov --config-file infra/checkov.yaml -d build/manifests --framework kubernetes
+	$(SCAN_VENV)/bin/checkov --config-file infra/checkov.yaml -d .github/workflows --framework github_actions
 
 topology: setup ## the dev stack's rendered manifests run as local processes and close the loop (needs root, PostgreSQL)
 	$(BIN)/pytest tests/infra/test_topology.py -q -s
@@ -92,7 +105,7 @@ deploy: setup ## pulumi up of STACK with IMAGE, remembering the image it replace
 	mkdir -p .pigeonhole
 	cd infra && pulumi config get pigeonhole:image --stack $(STACK) > ../$(PREVIOUS_IMAGE_FILE)
 	cd infra && pulumi config set pigeonhole:image $(IMAGE) --stack $(STACK) && \
-	pulumi up --yes --skip-preview --stack $(STACK)
+	pulumi up --yes --skip-preview --policy-pack policy --stack $(STACK)
 
 rollback-deploy: setup ## pulumi up of STACK with the image the last `make deploy` replaced
 	$(MAKE) deploy STACK=$(STACK) IMAGE="$$(cat $(PREVIOUS_IMAGE_FILE))"

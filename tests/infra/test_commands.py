@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from mlflow.cli import cli as mlflow_cli
 
+from pigeonhole_infra.policies import containers
 from tests.helpers import parse_cli
-from tests.infra.policies import containers
 from tests.infra.render import Rendered
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.policies import POLICIES, Manifest, containers, looks_secret
+from pigeonhole_infra.policies import POLICIES, Manifest, containers, looks_secret
 from tests.infra.render import INFRA, Rendered, is_secret
 
 

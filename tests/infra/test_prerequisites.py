@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pigeonhole_infra.components.cluster_addons import DEFAULT_CLASS_ANNOTATION
+from pigeonhole_infra.policies import pod_specs
 from tests.infra.conftest import STACK_SECRETS
-from tests.infra.policies import pod_specs
 from tests.infra.render import Rendered, RenderError, render, stack_config
 
 KIND_DEFAULT_CLASS = "standard"  # kind ships a default StorageClass (local-path)

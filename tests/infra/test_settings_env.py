@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from pigeonhole.core.settings import ENV_PREFIX, Settings, environment_names
-from tests.infra.policies import Manifest, containers
+from pigeonhole_infra.policies import Manifest, containers
 from tests.infra.render import Rendered
 
 

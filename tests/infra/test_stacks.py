@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.policies import Manifest, pod_specs
+from pigeonhole_infra.policies import Manifest, pod_specs
 from tests.infra.render import Rendered, RenderError, render, stack_config
 
 AWS_TYPES = {"awsx:ec2:Vpc", "eks:index:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:rds/instance:Instance"}

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.infra.policies import Manifest, pod_specs
+from pigeonhole_infra.policies import Manifest, pod_specs
 from tests.infra.render import Rendered
 
 TOKEN_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")

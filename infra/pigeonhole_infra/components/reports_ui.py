@@ -65,6 +65,11 @@ class ReportsUI(pulumi.ComponentResource):
                 readiness_probe=k8s.core.v1.ProbeArgs(
                     tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
                 ),
+                liveness_probe=k8s.core.v1.ProbeArgs(
+                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"),
+                    period_seconds=30,
+                    failure_threshold=3,
+                ),
                 volume_mounts=[
                     k8s.core.v1.VolumeMountArgs(name="reports", mount_path=MOUNT, read_only=True),
                     tmp_mount,

@@ -1,5 +1,8 @@
 """The rules every Kubernetes object of the platform must follow, as functions over manifests.
 
+One owner for them: the tests (tests/infra/test_policies.py) and the CrossGuard policy pack that
+`pulumi preview`/`up` run (infra/policy, built by policy_pack.py) both call these.
+
 Each policy returns the violations it finds (empty: compliant), naming the object and container,
 so a failing test says exactly what to fix.
 """
