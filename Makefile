@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: retrain-job preview scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 $(BIN)/pigeonhole: pyproject.toml requirements.txt
@@ -86,29 +86,51 @@ infra-changed: ## prints infra=true when infra/ differs from BASE (a GitHub step
 	@if git diff --quiet $(BASE) HEAD -- infra/; then echo infra=false; else echo infra=true; fi
 
 IMAGE ?= pigeonhole:dev
+# registries take lower-case names only; GitHub's owner/repository may have capitals
+IMAGE_NAME := $(shell printf '%s' '$(IMAGE)' | tr '[:upper:]' '[:lower:]')
 STACK ?= dev
+PLAN ?=
 BENTOML_HOME ?= $(CURDIR)/.pigeonhole/bentoml
 
-image: setup ## the platform image: a Bento of the registry's champion, containerized (needs Docker)
+image: setup ## the platform image: the Bento of the service and its code, containerized (needs Docker)
 	$(BIN)/pigeonhole build
-	BENTOML_HOME=$(BENTOML_HOME) $(BIN)/bentoml containerize pigeonhole:latest --image-tag $(IMAGE)
+	BENTOML_HOME=$(BENTOML_HOME) $(BIN)/bentoml containerize pigeonhole:latest --image-tag $(IMAGE_NAME)
 
-image-name: ## prints image=IMAGE (a GitHub step output line)
-	@echo image=$(IMAGE)
+image-name: ## prints image=IMAGE, lower-cased (a GitHub step output line)
+	@echo image=$(IMAGE_NAME)
 
 push-image: ## push IMAGE (log in to the registry first)
-	docker push $(IMAGE)
+	docker push $(IMAGE_NAME)
 
 PREVIOUS_IMAGE_FILE = .pigeonhole/previous-image-$(STACK)
 
-deploy: setup ## pulumi up of STACK with IMAGE, remembering the image it replaces (needs the Pulumi CLI)
+preview: setup ## pulumi preview of STACK with IMAGE: the diff reviewers read, saved as the plan `deploy PLAN=` applies
 	mkdir -p .pigeonhole
-	cd infra && pulumi config get pigeonhole:image --stack $(STACK) > ../$(PREVIOUS_IMAGE_FILE)
-	cd infra && pulumi config set pigeonhole:image $(IMAGE) --stack $(STACK) && \
-	pulumi up --yes --skip-preview --policy-pack policy --stack $(STACK)
+	cd infra && pulumi config set pigeonhole:image $(IMAGE_NAME) --stack $(STACK) && \
+	pulumi preview --diff --policy-pack policy --stack $(STACK) --save-plan ../.pigeonhole/plan-$(STACK).json
 
-rollback-deploy: setup ## pulumi up of STACK with the image the last `make deploy` replaced
-	$(MAKE) deploy STACK=$(STACK) IMAGE="$$(cat $(PREVIOUS_IMAGE_FILE))"
+deploy: setup ## pulumi up of STACK with IMAGE (exactly the previewed plan with PLAN=file), recording the image it replaces
+	mkdir -p .pigeonhole
+	cd infra && (pulumi stack output image --stack $(STACK) 2>/dev/null || true) > ../$(PREVIOUS_IMAGE_FILE)
+	cd infra && pulumi config set pigeonhole:image $(IMAGE_NAME) --stack $(STACK) && \
+	pulumi up --yes --skip-preview --policy-pack policy --stack $(STACK) $(if $(PLAN),--plan ../$(PLAN))
+
+rollback-deploy: setup ## pulumi up of STACK with the image that was deployed before the last `make deploy`
+	@test -s $(PREVIOUS_IMAGE_FILE) || { echo "no earlier deployed image of $(STACK) (first deploy?)"; exit 1; }
+	$(MAKE) deploy STACK=$(STACK) IMAGE="$$(cat $(PREVIOUS_IMAGE_FILE))" PLAN=
+
+retrain-job: setup ## a Job from STACK's retrain CronJob in its cluster: waits, prints its log, then promoted=true|false
+	@mkdir -p .pigeonhole && cd infra && \
+	pulumi stack output --show-secrets kubeconfig --stack $(STACK) > ../.pigeonhole/kubeconfig-$(STACK) && \
+	ns=$$(pulumi stack output namespace --stack $(STACK)) && job=retrain-$$(date +%Y%m%d%H%M%S) && \
+	export KUBECONFIG=../.pigeonhole/kubeconfig-$(STACK) && \
+	kubectl -n "$$ns" create job "$$job" --from=cronjob/pigeonhole-retrain >&2 && \
+	until kubectl -n "$$ns" get job "$$job" -o jsonpath='{.status.conditions[*].type}' | grep -qE 'Complete|Failed'; do \
+		sleep 15; done && \
+	kubectl -n "$$ns" logs "job/$$job" >&2; \
+	code=$$(kubectl -n "$$ns" get pods -l job-name="$$job" \
+		-o jsonpath='{.items[-1:].status.containerStatuses[0].state.terminated.exitCode}') && \
+	case "$$code" in 0) echo promoted=true ;; 3) echo promoted=false ;; *) echo "retraining failed: exit $$code" >&2; exit 1 ;; esac
 
 smoke: setup ## a real /readyz and /suggest against STACK's deployed service
 	$(BIN)/pigeonhole smoke "$$(cd infra && pulumi stack output serviceUrl --stack $(STACK))"

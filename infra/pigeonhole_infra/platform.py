@@ -136,6 +136,7 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
             "observability", ObservabilityArgs(ns, "service", cfg.monitoring.prometheus_release), opts
         )
     outputs = StackOutputs(ns, service.url, mlflow.url, reports.url, access.kubeconfig)
+    pulumi.export("image", cfg.image)  # what is deployed: a rollback restores the previous one
     pulumi.export("namespace", outputs.namespace)
     pulumi.export("serviceUrl", outputs.service_url)
     pulumi.export("mlflowUrl", outputs.mlflow_url)

@@ -8,9 +8,9 @@ from tests.infra.render import Rendered, render
 
 STACKS = ["dev", "staging", "prod"]
 # secret config, as `pulumi config set --secret` would store it: the eks stacks pull the image from
-# ghcr.io with a pull secret; prod's trigger is github, with its token
+# ghcr.io with a pull secret
 PULL = {"pigeonhole:imagePullSecret": '{"auths": {"ghcr.io": {"auth": "bW9jazptb2Nr"}}}'}
-STACK_SECRETS = {"staging": PULL, "prod": {**PULL, "pigeonhole:githubToken": "ghp_mock_token_for_tests"}}
+STACK_SECRETS = {"staging": PULL, "prod": PULL}
 _cache: dict[str, Rendered] = {}
 
 

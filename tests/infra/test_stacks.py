@@ -273,5 +273,11 @@ def test_a_bad_stack_config_is_refused_with_the_key_at_fault(change: Any, error:
 
 
 def test_the_github_trigger_needs_its_token_as_secret_config() -> None:
+    config = stack_config("prod")
+    config["pigeonhole:drift"] = {
+        **config["pigeonhole:drift"],
+        "trigger": "github",
+        "githubRepository": "o/r",
+    }
     with pytest.raises(RenderError, match="Missing required configuration variable 'pigeonhole:githubToken'"):
-        render("prod")
+        render("prod", config=config, secrets={"pigeonhole:imagePullSecret": "{}"})

@@ -170,32 +170,42 @@ def test_infra_changed_tells_whether_a_change_touches_infra(tmp_path: Path) -> N
     assert changed("HEAD") == "infra=false"
 
 
-def test_retrain_listens_to_schedule_hand_and_the_drift_trigger() -> None:
+def test_retrain_listens_to_schedule_hand_and_the_drift_trigger_and_runs_in_the_cluster() -> None:
     workflow = load("retrain.yml")
     triggers = workflow["on"]
     assert triggers["schedule"] and triggers["repository_dispatch"]["types"] == [DISPATCH_EVENT]
-    assert set(triggers["workflow_dispatch"]["inputs"]) == {"data", "depth", "force"}
-    deploy = workflow["jobs"]["deploy"]
-    assert deploy["needs"] == "retrain" and deploy["if"] == "needs.retrain.outputs.promoted == 'true'"
-    assert deploy["uses"] == "./.github/workflows/deploy.yml" and deploy["with"] == {"promotion": True}
+    assert triggers["workflow_dispatch"]["inputs"]["stack"]["options"] == ["staging", "prod"]
+    (job,) = workflow["jobs"].values()
+    runs = [step.get("run") for step in job["steps"]]
+    # no runner-side training: the Job runs where MLflow, the dataset and the feedback are
+    assert 'make retrain-job >> "$GITHUB_OUTPUT"' in runs and not any("pigeonhole" in (r or "") for r in runs)
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
 
-def test_deploy_goes_image_then_staging_then_reviewed_prod_and_rolls_back() -> None:
+def test_deploy_waits_for_ci_then_staging_then_reviewed_prod_plan_and_rolls_back() -> None:
     workflow = load("deploy.yml")
-    assert set(workflow["on"]) == {"push", "workflow_dispatch", "workflow_call"}
-    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert set(workflow["on"]) == {"workflow_run", "workflow_dispatch"}
+    assert workflow["on"]["workflow_run"] == {
+        "workflows": ["ci"],
+        "types": ["completed"],
+        "branches": ["main"],
+    }
     jobs = workflow["jobs"]
+    assert "conclusion == 'success'" in jobs["image"]["if"]
     assert jobs["staging"]["needs"] == "image" and jobs["prod"]["needs"] == ["image", "staging"]
     assert jobs["staging"]["with"]["environment"] == "staging"
     assert jobs["prod"]["with"]["environment"] == "production"
-    assert jobs["image"]["env"]["IMAGE"] == "ghcr.io/${{ github.repository }}:${{ github.sha }}"
-    rollout = load("deploy-stack.yml")["jobs"]["rollout"]
+    assert "head_sha" in jobs["image"]["env"]["IMAGE"]
+    stack = load("deploy-stack.yml")["jobs"]
+    assert [s.get("run") for s in stack["preview"]["steps"] if s.get("run")] == ["make preview"]
+    rollout = stack["rollout"]
+    assert rollout["needs"] == "preview" and rollout["environment"] == "${{ inputs.environment }}"
     assert rollout["concurrency"] == {"group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
-    names = [step.get("run") for step in rollout["steps"]]
-    assert names.index("make deploy") < names.index("make smoke") < names.index("make rollback-deploy")
-    rollbacks = [step for step in rollout["steps"] if "rollback" in (step.get("run") or "")]
-    assert all(step["if"].startswith("failure() && steps.smoke.outcome == 'failure'") for step in rollbacks)
+    runs = [step.get("run") or "" for step in rollout["steps"]]
+    deploy = next(i for i, r in enumerate(runs) if r.startswith("make deploy PLAN="))
+    assert deploy < runs.index("make smoke") < runs.index("make rollback-deploy")
+    (rollback,) = [step for step in rollout["steps"] if step.get("run") == "make rollback-deploy"]
     assert (
-        rollbacks[-1]["run"] == ".venv/bin/pigeonhole rollback" and "inputs.promotion" in rollbacks[-1]["if"]
+        "steps.up.outcome == 'failure'" in rollback["if"]
+        and "steps.smoke.outcome == 'failure'" in rollback["if"]
     )
