@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: retrain-job preview scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: cluster-job preview scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 $(BIN)/pigeonhole: pyproject.toml requirements.txt
@@ -119,18 +119,20 @@ rollback-deploy: setup ## pulumi up of STACK with the image that was deployed be
 	@test -s $(PREVIOUS_IMAGE_FILE) || { echo "no earlier deployed image of $(STACK) (first deploy?)"; exit 1; }
 	$(MAKE) deploy STACK=$(STACK) IMAGE="$$(cat $(PREVIOUS_IMAGE_FILE))" PLAN=
 
-retrain-job: setup ## a Job from STACK's retrain CronJob in its cluster: waits, prints its log, then promoted=true|false
+TEMPLATE ?= pigeonhole-retrain
+
+cluster-job: setup ## a Job from STACK's CronJob TEMPLATE (pigeonhole-retrain|-promote) in its cluster: waits, prints its log, then promoted=true|false
 	@mkdir -p .pigeonhole && cd infra && \
 	pulumi stack output --show-secrets kubeconfig --stack $(STACK) > ../.pigeonhole/kubeconfig-$(STACK) && \
-	ns=$$(pulumi stack output namespace --stack $(STACK)) && job=retrain-$$(date +%Y%m%d%H%M%S) && \
+	ns=$$(pulumi stack output namespace --stack $(STACK)) && job=$(TEMPLATE)-$$(date +%Y%m%d%H%M%S) && \
 	export KUBECONFIG=../.pigeonhole/kubeconfig-$(STACK) && \
-	kubectl -n "$$ns" create job "$$job" --from=cronjob/pigeonhole-retrain >&2 && \
+	kubectl -n "$$ns" create job "$$job" --from=cronjob/$(TEMPLATE) >&2 && \
 	until kubectl -n "$$ns" get job "$$job" -o jsonpath='{.status.conditions[*].type}' | grep -qE 'Complete|Failed'; do \
 		sleep 15; done && \
 	kubectl -n "$$ns" logs "job/$$job" >&2; \
 	code=$$(kubectl -n "$$ns" get pods -l job-name="$$job" \
 		-o jsonpath='{.items[-1:].status.containerStatuses[0].state.terminated.exitCode}') && \
-	case "$$code" in 0) echo promoted=true ;; 3) echo promoted=false ;; *) echo "retraining failed: exit $$code" >&2; exit 1 ;; esac
+	case "$$code" in 0) echo promoted=true ;; 3) echo promoted=false ;; *) echo "$$job failed: exit $$code" >&2; exit 1 ;; esac
 
 smoke: setup ## a real /readyz and /suggest against STACK's deployed service
 	$(BIN)/pigeonhole smoke "$$(cd infra && pulumi stack output serviceUrl --stack $(STACK))"

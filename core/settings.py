@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Classes with fewer evaluation rows are too noisy to veto."
     )
     gate_floor_f1: float = Field(default=0.5, ge=0.0, le=1.0, description="First model: minimum macro-F1.")
+    gate_promotes: bool = Field(
+        default=True,
+        description="A retraining that passes the gate becomes champion at once; false leaves the move "
+        "to a reviewed `pigeonhole promote` (prod).",
+    )
     gate_floor_accuracy: float = Field(
         default=0.6, ge=0.0, le=1.0, description="First model: minimum accuracy."
     )

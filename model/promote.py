@@ -31,16 +31,19 @@ from pigeonhole.model.registry import (
 
 @dataclass
 class GateDecision:
-    promoted: bool
+    promoted: bool  # the champion alias moved to the challenger
     challenger: str
     champion: str | None
     reasons: list[str] = field(default_factory=list)
     challenger_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    passed: bool = False  # every rule passed (or an operator forced it)
 
     @property
     def label(self) -> str:
-        return "promoted" if self.promoted else "rejected"
+        if self.promoted:
+            return "promoted"
+        return "passed, awaiting review" if self.passed else "rejected"
 
 
 def evaluation_rows(challenger: ModelVersion, champion: ModelVersion | None) -> pd.DataFrame:
@@ -112,9 +115,17 @@ def _class_regressions(
 
 
 def run_gate(
-    client: MlflowClient, settings: Settings, rows: pd.DataFrame | None = None, force: bool = False
+    client: MlflowClient,
+    settings: Settings,
+    rows: pd.DataFrame | None = None,
+    force: bool = False,
+    promote: bool = True,
 ) -> GateDecision:
-    """Evaluate challenger and champion on the same rows, decide, record, and promote if it passes."""
+    """Evaluate challenger and champion on the same rows, decide, record, and promote if it passes.
+
+    With ``promote=False`` a challenger that passes is recorded as awaiting review and the champion
+    stays: a reviewed `pigeonhole promote` moves it later (how prod is promoted).
+    """
     challenger_version = require_alias(client, settings, CHALLENGER)
     champion_version = version_by_alias(client, settings, CHAMPION)
     if champion_version is not None and str(champion_version.version) == str(challenger_version.version):
@@ -129,10 +140,14 @@ def run_gate(
     champion_eval = (
         evaluate(load_predictor(champion_version), rows, k=settings.top_k) if champion_version else None
     )
-    promoted, reasons = judge(settings, challenger_eval, champion_eval)
-    if force and not promoted:
-        promoted, reasons = True, [*reasons, "FORCED by operator despite failed checks"]
+    passed, reasons = judge(settings, challenger_eval, champion_eval)
+    if force and not passed:
+        passed, reasons = True, [*reasons, "FORCED by operator despite failed checks"]
+    promoted = passed and promote
+    if passed and not promoted:
+        reasons = [*reasons, "AWAITING REVIEW: `pigeonhole promote` moves the champion alias"]
     decision = GateDecision(
+        passed=passed,
         promoted=promoted,
         challenger=str(challenger_version.version),
         champion=str(champion_version.version) if champion_version else None,

@@ -41,7 +41,7 @@ class RetrainOutcome:
     decision: GateDecision
 
     def summary(self) -> str:
-        verdict = "promoted to champion" if self.decision.promoted else "not promoted"
+        verdict = "promoted to champion" if self.decision.promoted else self.decision.label
         return (
             f"retrained v{self.version} on {self.base_rows:,} reference + {self.feedback_rows:,} feedback "
             f"listings: {verdict} ({'; '.join(self.decision.reasons)})"
@@ -86,5 +86,5 @@ def retrain(settings: Settings, data_source: str | None = None) -> RetrainOutcom
     combined = data.validate(pd.concat([base, recent], ignore_index=True), source=f"{base_source} + feedback")
     log.info("retraining on %d reference and %d feedback-labelled listings", len(base), len(recent))
     trained = train_and_register(settings, combined, source=base_source)
-    decision = run_gate(connect(settings), settings)
+    decision = run_gate(connect(settings), settings, promote=settings.gate_promotes)
     return RetrainOutcome(trained.version, len(base), len(recent), decision)

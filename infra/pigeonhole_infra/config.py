@@ -129,6 +129,10 @@ class RetrainConfig(Section):
         description="Dataset the retraining (and bootstrap) Job reads; `pigeonhole data publish` puts it.",
     )
     feedback_days: float = Field(default=app_default("retrain_feedback_days"), ge=0)
+    promote: bool = Field(
+        default=app_default("gate_promotes"),
+        description="A retraining that passes the gate becomes champion; false: a reviewed promote Job does.",
+    )
     cpu_limit: str = "2"
     memory_limit: str = "4Gi"
 

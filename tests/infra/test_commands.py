@@ -30,6 +30,15 @@ def test_drift_and_retrain_jobs_run_real_pigeonhole_commands(stack: Rendered) ->
     drift = parse_cli(lines["drift"])
     assert drift["window"] == stack.config["pigeonhole:drift"]["window"]
     assert parse_cli(lines["retrain"])["feedback_days"] == 30.0
+    assert lines["promote"] == ["pigeonhole", "promote"] and parse_cli(lines["promote"]) is not None
+
+
+def test_prod_promotes_only_through_the_reviewed_promote_job(stack: Rendered) -> None:
+    """The gate's verdict moves the alias by itself everywhere but prod, where a reviewer starts
+    the promote Job (promote.yml)."""
+    retrain = stack.named("CronJob", "pigeonhole-retrain")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in retrain["containers"][0]["env"]}
+    assert env["PIGEONHOLE_GATE_PROMOTES"] == ("false" if stack.stack == "prod" else "true")
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def test_the_platform_is_the_same_on_every_cluster(stack: Rendered) -> None:
     deployments = {r.inputs["metadata"]["name"] for r in stack.of_kind("Deployment")}
     cronjobs = {r.inputs["metadata"]["name"] for r in stack.of_kind("CronJob")}
     assert deployments == {"pigeonhole-service", "pigeonhole-mlflow", "pigeonhole-reports"}
-    assert cronjobs == {"pigeonhole-drift", "pigeonhole-retrain"}
+    assert cronjobs == {"pigeonhole-drift", "pigeonhole-retrain", "pigeonhole-promote"}
     for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Role", "RoleBinding", "Namespace"):
         assert len(stack.of_kind(kind)) == 1, kind
     assert bool(stack.of_kind("Ingress")) == (stack.stack != "dev")  # the deploy smoke test's way in

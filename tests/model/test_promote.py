@@ -32,6 +32,21 @@ def test_first_model_is_promoted_only_above_the_floors(settings: Settings, listi
     assert tags["gate.decision"] == "promoted" and "floor" in tags["gate.reasons"]
 
 
+def test_without_automatic_promotion_a_passing_challenger_waits_for_review(
+    settings: Settings, listings: pd.DataFrame
+) -> None:
+    """prod: the gate records its verdict, and only the reviewed `pigeonhole promote` moves the alias."""
+    client = connect(settings)
+    version = _train(settings, listings)
+    waiting = run_gate(client, settings, promote=False)
+    assert waiting.passed and not waiting.promoted and waiting.label == "passed, awaiting review"
+    assert client.get_model_version(settings.model_name, version).tags["gate.decision"] == waiting.label
+    with pytest.raises(Exception, match="champion"):
+        client.get_model_version_by_alias(settings.model_name, CHAMPION)
+    assert run_gate(client, settings).promoted
+    assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == version
+
+
 def test_sabotaged_challenger_is_never_promoted(settings: Settings, listings: pd.DataFrame) -> None:
     client = connect(settings)
     _train(settings, listings)

@@ -58,7 +58,13 @@ def lint(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_workflows_are_there() -> None:
-    assert {path.name for path in WORKFLOWS} == {"ci.yml", "retrain.yml", "deploy.yml", "deploy-stack.yml"}
+    assert {path.name for path in WORKFLOWS} == {
+        "ci.yml",
+        "retrain.yml",
+        "deploy.yml",
+        "deploy-stack.yml",
+        "promote.yml",
+    }
 
 
 def test_actionlint_with_shellcheck_passes() -> None:
@@ -178,7 +184,16 @@ def test_retrain_listens_to_schedule_hand_and_the_drift_trigger_and_runs_in_the_
     (job,) = workflow["jobs"].values()
     runs = [step.get("run") for step in job["steps"]]
     # no runner-side training: the Job runs where MLflow, the dataset and the feedback are
-    assert 'make retrain-job >> "$GITHUB_OUTPUT"' in runs and not any("pigeonhole" in (r or "") for r in runs)
+    assert 'make cluster-job TEMPLATE=pigeonhole-retrain >> "$GITHUB_OUTPUT"' in runs
+    assert not any(".venv/bin/pigeonhole" in (r or "") for r in runs)
+
+
+def test_prod_promotion_is_a_reviewed_job_in_prods_cluster() -> None:
+    workflow = load("promote.yml")
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "production" and job["env"]["STACK"] == "prod"
+    assert [s["run"] for s in job["steps"] if "run" in s] == ["make cluster-job TEMPLATE=pigeonhole-promote"]
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
 

@@ -17,6 +17,7 @@ from pigeonhole_infra import pods
 from pigeonhole_infra.config import RetrainConfig
 
 NAME = "pigeonhole-retrain"
+PROMOTE_NAME = "pigeonhole-promote"
 # a CronJob needs a schedule even while suspended; this one never fires unless unsuspended
 IDLE_SCHEDULE = "0 3 * * 0"
 
@@ -36,32 +37,74 @@ class RetrainJobArgs:
 
 
 class RetrainJob(pulumi.ComponentResource):
+    """Two suspended CronJobs used as Job templates: the retraining (also the bootstrap) and the
+    promotion, which a reviewed workflow starts where `retrain.promote` is false (prod)."""
+
     template_name: pulumi.Output[str]
+    promote_template_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: RetrainJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pigeonhole:platform:RetrainJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         account = pods.service_account(f"{name}-sa", NAME, args.namespace, "retrain", child, image=args.image)
-        cronjob = k8s.batch.v1.CronJob(
+        environment = [
+            *pods.platform_env(args.mlflow_url, args.database_secret),
+            *pods.settings_env({"gate_promotes": str(args.config.promote).lower()}),
+        ]
+        retrain = self._template(
             f"{name}-cronjob",
-            metadata=pods.metadata(NAME, args.namespace, "retrain"),
+            NAME,
+            "retrain",
+            retrain_command(args.config),
+            args,
+            environment,
+            account,
+            child,
+        )
+        promote = self._template(
+            f"{name}-promote",
+            PROMOTE_NAME,
+            "promote",
+            ["pigeonhole", "promote"],
+            args,
+            environment,
+            account,
+            child,
+        )
+        self.template_name = retrain.metadata.name
+        self.promote_template_name = promote.metadata.name
+        self.register_outputs({"template_name": self.template_name})
+
+    @staticmethod
+    def _template(
+        resource_name: str,
+        name: str,
+        component: str,
+        command: list[str],
+        args: RetrainJobArgs,
+        environment: list[k8s.core.v1.EnvVarArgs],
+        account: k8s.core.v1.ServiceAccount,
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.batch.v1.CronJob:
+        schedule = args.config.schedule if component == "retrain" else None
+        return k8s.batch.v1.CronJob(
+            resource_name,
+            metadata=pods.metadata(name, args.namespace, component),
             spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=args.config.schedule or IDLE_SCHEDULE,
-                suspend=args.config.schedule is None,
+                schedule=schedule or IDLE_SCHEDULE,
+                suspend=schedule is None,
                 concurrency_policy="Forbid",
                 successful_jobs_history_limit=3,
                 failed_jobs_history_limit=3,
                 job_template=pods.cli_job_template(
-                    "retrain",
+                    component,
                     args.image.name,
-                    retrain_command(args.config),
-                    pods.platform_env(args.mlflow_url, args.database_secret),
+                    command,
+                    environment,
                     pods.resources("1", "2Gi", args.config.cpu_limit, args.config.memory_limit),
                     account.metadata.name,
                     deadline_seconds=2 * 3600,
                 ),
             ),
-            opts=child,
+            opts=opts,
         )
-        self.template_name = cronjob.metadata.name
-        self.register_outputs({"template_name": self.template_name})
