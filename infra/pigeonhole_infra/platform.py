@@ -218,14 +218,10 @@ def _pull_secret(
                 'pulumi config set --secret pigeonhole:imagePullSecret "$(cat ~/.docker/config.json)"'
             )
         return None
-    secret = k8s.core.v1.Secret(
-        "pull-secret",
-        metadata=pods.metadata(PULL_SECRET, namespace, "platform"),
-        type="kubernetes.io/dockerconfigjson",
-        string_data={".dockerconfigjson": config},
-        opts=opts,
-    )
-    return secret.metadata.name
+    return _secret(
+        "pull-secret", PULL_SECRET, namespace, "platform", {".dockerconfigjson": config}, opts,
+        kind="kubernetes.io/dockerconfigjson",
+    )  # fmt: skip
 
 
 def _github_secret(
@@ -235,11 +231,24 @@ def _github_secret(
     if cfg.drift.trigger is not TriggerKind.github:
         return None
     token = pulumi.Config("pigeonhole").require_secret("githubToken")
+    return _secret("github-secret", GITHUB_SECRET, namespace, "drift", {"token": token}, opts)
+
+
+def _secret(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Output[str],
+    component: str,
+    data: dict[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+    kind: str = "Opaque",
+) -> pulumi.Output[str]:
+    """A Secret of secret config values: they stay Pulumi secrets end to end."""
     secret = k8s.core.v1.Secret(
-        "github-secret",
-        metadata=pods.metadata(GITHUB_SECRET, namespace, "drift"),
-        type="Opaque",
-        string_data={"token": token},
+        resource_name,
+        metadata=pods.metadata(name, namespace, component),
+        type=kind,
+        string_data=data,
         opts=opts,
     )
     return secret.metadata.name
