@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -54,7 +55,9 @@ class Evaluation:
             if name not in {"accuracy", "macro avg", "weighted avg"}
         }
 
-    def confusion_matrix_figure(self) -> Any:
+    @contextmanager
+    def confusion_matrix(self) -> Iterator[Any]:
+        """The normalised confusion matrix as a figure, closed afterwards (pyplot keeps every open one)."""
         labels = sorted(set(self.truth) | set(self.predicted))
         size = min(4 + 0.35 * len(labels), 40)
         figure, axes = plt.subplots(figsize=(size, size))
@@ -71,13 +74,10 @@ class Evaluation:
         )
         axes.set_title("Confusion matrix (rows: true category, normalised)")
         figure.tight_layout()
-        return figure
-
-    def save_confusion_matrix(self, path: Path) -> Path:
-        figure = self.confusion_matrix_figure()
-        figure.savefig(path, dpi=80)
-        plt.close(figure)
-        return path
+        try:
+            yield figure
+        finally:
+            plt.close(figure)
 
 
 def evaluate(predictor: Predictor, frame: pd.DataFrame, k: int) -> Evaluation:

@@ -269,7 +269,8 @@ def _log_run(
         {"summary": label_report.summary(), "merged": label_report.merged, "dropped": label_report.dropped},
         "evaluation/label_report.json",
     )
-    mlflow.log_figure(evaluation.confusion_matrix_figure(), "evaluation/confusion_matrix.png")
+    with evaluation.confusion_matrix() as figure:
+        mlflow.log_figure(figure, "evaluation/confusion_matrix.png")
     log_training_artifacts(
         train,
         held_out,

@@ -69,6 +69,13 @@ def test_reference_predictions_come_only_from_held_out_rows(trained: tuple[Setti
     assert not inputs["description"].str.contains("@example.com").any(), "contact details are masked"
 
 
+def test_training_leaves_no_figure_open(trained: tuple[Settings, TrainingResult]) -> None:
+    """pyplot keeps every open figure: a service or job that retrains would grow with each run."""
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+
+
 def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingResult]) -> None:
     settings, _ = trained
     connect(settings)
