@@ -19,9 +19,10 @@ setup: $(BIN)/pigeonhole ## create .venv with the project and its dev tools
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)
 	$(BIN)/pigeonhole demo
 
-test: setup ## lint, type-check and the whole test suite
+test: setup ## lint, type-check, the whole test suite (make topology included) and make scan
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(MAKE) scan
 	$(BIN)/pytest
 
 lint: setup ## ruff (rules and format) and mypy
