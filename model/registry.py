@@ -109,9 +109,14 @@ def publish_dataset(settings: Settings, path: Path, name: str | None = None) -> 
     return f"{DATASETS}/{named.name}"
 
 
+def is_artifact_uri(source: str) -> bool:
+    """A dataset the registry's server holds (read anywhere it is reachable), not a local path."""
+    return source.startswith(ARTIFACT_URI_SCHEMES)
+
+
 def local_dataset(settings: Settings, source: str) -> Path:
     """A dataset named by a path, or by an artifact URI (downloaded through the registry's server)."""
-    if not source.startswith(ARTIFACT_URI_SCHEMES):
+    if not is_artifact_uri(source):
         return Path(source)
     connect(settings)
     try:

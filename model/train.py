@@ -42,7 +42,7 @@ from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.predict import Predictor, as_features, listing_text
-from pigeonhole.model.registry import ARTIFACT_URI_SCHEMES, connect, log_training_artifacts, register_model
+from pigeonhole.model.registry import connect, is_artifact_uri, log_training_artifacts, register_model
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def _log_run(
         # MLflow resolves no dataset source for its own artifact URIs; the source tag carries them
         dataset = (
             from_pandas(frame, name=name)
-            if source.startswith(ARTIFACT_URI_SCHEMES)
+            if is_artifact_uri(source)
             else from_pandas(frame, source=source, name=name)
         )
     mlflow.log_input(dataset, context="training")

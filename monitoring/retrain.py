@@ -20,9 +20,9 @@ from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
 from pigeonhole.model.promote import GateDecision, run_gate
 from pigeonhole.model.registry import (
-    ARTIFACT_URI_SCHEMES,
     CHAMPION,
     connect,
+    is_artifact_uri,
     local_dataset,
     run_param,
     version_by_alias,
@@ -70,7 +70,7 @@ def reference_source(settings: Settings, given: str | None) -> str:
     client = connect(settings)
     champion = version_by_alias(client, settings, CHAMPION)
     source = run_param(client, champion, "source") if champion else None
-    if not source or not (source.startswith(ARTIFACT_URI_SCHEMES) or Path(source).exists()):
+    if not source or not (is_artifact_uri(source) or Path(source).exists()):
         raise DataValidationError(
             f"no dataset to train on: the champion's ({source or 'none'}) is not readable here; "
             "pass --data or set PIGEONHOLE_RETRAIN_DATA"

@@ -36,6 +36,7 @@ from pigeonhole.monitoring.drift import run_drift
 from pigeonhole.monitoring.reports import forget_trigger
 from pigeonhole.monitoring.result import Decision, DriftResult
 from pigeonhole.monitoring.trigger import fire
+from pigeonhole.prediction_log.sinks import open_sink
 from pigeonhole.prediction_log.window import count_predictions
 from pigeonhole.serving.packaging import use_bentoml_home
 from pigeonhole.serving.process import ServiceProcess
@@ -162,11 +163,15 @@ def replay(
 def _drift_job(settings: Settings, since: datetime, expected_rows: int) -> DriftResult:
     """The drift job over one phase, once the service's log holds the whole phase (it writes
     predictions in the background, off the request path)."""
-    deadline = time.monotonic() + 30
-    while (
-        time.monotonic() < deadline and count_predictions(settings, since, datetime.now(UTC)) < expected_rows
-    ):
-        time.sleep(0.5)
+    sink = open_sink(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline and count_predictions(sink, since, datetime.now(UTC)) < expected_rows
+        ):
+            time.sleep(0.5)
+    finally:
+        sink.close()
     return run_drift(settings, since, datetime.now(UTC))
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pigeonhole.core.settings import Settings
 from pigeonhole.prediction_log.records import WINDOW_COLUMNS, Variant
-from pigeonhole.prediction_log.sinks import open_sink
+from pigeonhole.prediction_log.sinks import LogSink, open_sink
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ def read_window(settings: Settings, since: datetime, until: datetime) -> Window:
     return Window(since, until, served, feedback)
 
 
-def count_predictions(settings: Settings, since: datetime, until: datetime) -> int:
+def count_predictions(sink: LogSink, since: datetime, until: datetime) -> int:
     """How many predictions the log holds for [since, until): to wait for a background writer."""
-    sink = open_sink(settings)
-    try:
-        return len(sink.read_predictions(since, until, ["request_id", "ts"]))
-    finally:
-        sink.close()
+    return len(sink.read_predictions(since, until, ["request_id", "ts"]))
