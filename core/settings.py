@@ -109,7 +109,24 @@ class Settings(BaseSettings):
         default=0.10, ge=0.0, le=1.0, description="No class's F1 may fall by more than this."
     )
     gate_class_min_support: int = Field(
-        default=20, ge=1, description="Classes with fewer evaluation rows are too noisy to veto."
+        default=20, ge=1, description="Recent rows: classes with fewer rows are too noisy to veto."
+    )
+    gate_benchmark_tolerance: float = Field(
+        default=0.005,
+        ge=0.0,
+        le=1.0,
+        description="Frozen benchmark: the challenger's accuracy and macro-F1 may be at most this far "
+        "below the champion's.",
+    )
+    gate_max_class_recall_drop: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="Frozen benchmark: a class fails when even the top of the challenger's 95% "
+        "confidence interval for its recall is this far below the champion's recall.",
+    )
+    benchmark_rows: int = Field(
+        default=5000, ge=100, description="Most held-out rows frozen as a model lineage's benchmark."
     )
     gate_floor_f1: float = Field(default=0.5, ge=0.0, le=1.0, description="First model: minimum macro-F1.")
     gate_promotes: bool = Field(
@@ -142,6 +159,21 @@ class Settings(BaseSettings):
         default=False, description="Also score the challenger on every request, logged only."
     )
     workers: int = Field(default=2, ge=1, le=64, description="Service worker processes.")
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="The callers' API keys, stored hashed (`pigeonhole keys`); default <home>/api-keys.json.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=6000, ge=0, description="Requests one caller may make per minute per worker; 0 = no limit."
+    )
+    feedback_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the feedback tokens of /suggest answers; every replica needs the same one. "
+        "Default: a random key kept in <home>/feedback-signing.key.",
+    )
+    feedback_token_ttl: Duration = Field(
+        default="7d", description="How long after a suggestion its feedback is accepted."
+    )
 
     # Prediction and feedback log
     log_sink: LogSinkKind = LogSinkKind.files
@@ -213,6 +245,23 @@ class Settings(BaseSettings):
     retrain_feedback_days: float = Field(
         default=30.0, ge=0.0, description="Retraining learns from feedback this many days back."
     )
+    retrain_max_feedback_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Feedback rows retraining may add, as a share of the reference data's rows.",
+    )
+    retrain_max_class_feedback_share: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Feedback rows one category may gain, as a share of that category's reference rows.",
+    )
+    retrain_max_caller_feedback_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Feedback rows one caller may contribute, as a share of the reference data's rows.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -239,6 +288,14 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.api_keys_file or self.home / "api-keys.json"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.home / "feedback-signing.key"
 
 
 class Overrides(TypedDict, total=False):

@@ -26,6 +26,8 @@ TEXT_COLUMNS = ["listing_id", "title", "description", "category_path"]
 CONTRACT_COLUMNS = ["listing_id", "title", "description", "price", "category_path"]
 FEATURE_COLUMNS = ["title", "description", "price"]
 PATH_SEPARATOR = " > "
+# listings labelled by sellers' feedback: retraining adds them, benchmarks never hold them
+FEEDBACK_ID_PREFIX = "feedback-"
 MAX_ROWS_PER_PROBLEM = 10
 
 

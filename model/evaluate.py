@@ -55,6 +55,16 @@ class Evaluation:
             if name not in {"accuracy", "macro avg", "weighted avg"}
         }
 
+    def class_hits(self) -> dict[str, tuple[int, int]]:
+        """Per true class: (rows predicted right, rows), for the benchmark's per-class recall rule."""
+        return {
+            str(name): (
+                int(((self.truth == name) & (self.predicted == name)).sum()),
+                int((self.truth == name).sum()),
+            )
+            for name in np.unique(self.truth)
+        }
+
     @contextmanager
     def confusion_matrix(self) -> Iterator[Any]:
         """The normalised confusion matrix as a figure, closed afterwards (pyplot keeps every open one)."""

@@ -1,9 +1,19 @@
 """The promotion gate: a challenger replaces the champion only if it is measurably better.
 
-Both models are scored on the same evaluation rows (by default the challenger's own held-out split,
-logged with its run, which neither model trained on when they share a dataset). The decision and
-every reason for it are written onto the challenger's model version as tags, so the registry itself
-answers "why is this the champion?".
+Two sets of rows, both unseen by both models, each with its own rules:
+
+* recent rows, the challenger's own held-out split (which holds feedback-labelled listings from
+  today's market): the challenger must beat the champion there;
+* the lineage's frozen benchmark, curated rows set aside by its first training and never feedback
+  (model/registry.py): the challenger may not regress overall, nor on any category, small ones
+  included. A category fails when even the top of the 95 % Wilson interval of the challenger's
+  recall lies more than ``gate_max_class_recall_drop`` below the champion's recall: with 12 rows
+  a fall from 12/12 to 4/12 is caught, while one miss in a small class is not.
+
+Rows from the network can move the first check; they cannot move the second, so a flood of
+poisoned feedback, or a retraining that forgets a category, is rejected. The decision and every
+reason are written onto the challenger's model version as tags, so the registry itself answers
+"why is this the champion?".
 """
 
 from __future__ import annotations
@@ -14,12 +24,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+from scipy.stats import binomtest
 
 from pigeonhole.core.settings import Settings
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.registry import (
     CHALLENGER,
     CHAMPION,
+    load_benchmark,
     load_evaluation_rows,
     load_predictor,
     load_training_ids,
@@ -88,8 +100,46 @@ def judge(settings: Settings, challenger: Evaluation, champion: Evaluation | Non
             ),
         ]
         checks += _class_regressions(settings, challenger, champion)
-    reasons = [("PASS " if ok else "FAIL ") + text for ok, text in checks]
-    return all(ok for ok, _ in checks), reasons
+    return all(ok for ok, _ in checks), spelt(checks)
+
+
+def spelt(checks: list[tuple[bool, str]]) -> list[str]:
+    """Each rule's outcome as the line the registry and the CLI show."""
+    return [("PASS " if ok else "FAIL ") + text for ok, text in checks]
+
+
+def judge_benchmark(
+    settings: Settings, challenger: Evaluation, champion: Evaluation
+) -> list[tuple[bool, str]]:
+    """The frozen-benchmark rules: no regression overall beyond the tolerance, none on any category."""
+    tolerance = settings.gate_benchmark_tolerance
+    checks = [
+        (
+            challenger.metrics[metric] >= champion.metrics[metric] - tolerance,
+            f"benchmark {label} {challenger.metrics[metric]:.4f} vs champion {champion.metrics[metric]:.4f} "
+            f"(may fall by {tolerance:.4f})",
+        )
+        for metric, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
+    ]
+    return [*checks, _class_recall_drops(settings, challenger, champion)]
+
+
+def recall_upper_bound(hits: int, rows: int) -> float:
+    """The top of the 95 % Wilson interval for a recall of ``hits`` out of ``rows``."""
+    return float(binomtest(hits, rows).proportion_ci(confidence_level=0.95, method="wilson").high)
+
+
+def _class_recall_drops(settings: Settings, challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
+    allowed = settings.gate_max_class_recall_drop
+    old = champion.class_hits()
+    dropped = []
+    for name, (hits, rows) in challenger.class_hits().items():
+        old_recall = old[name][0] / rows
+        if recall_upper_bound(hits, rows) < old_recall - allowed:
+            dropped.append(f"'{name}' recall {old[name][0]}/{rows} -> {hits}/{rows}")
+    if dropped:
+        return False, f"benchmark categories regressed beyond {allowed:.2f} recall: " + "; ".join(dropped)
+    return True, f"no benchmark category's recall fell by more than {allowed:.2f} (95% interval)"
 
 
 def _class_regressions(
@@ -136,11 +186,20 @@ def run_gate(
             ["challenger is already the champion"],
         )
     rows = evaluation_rows(challenger_version, champion_version) if rows is None else rows
-    challenger_eval = evaluate(load_predictor(challenger_version), rows, k=settings.top_k)
-    champion_eval = (
-        evaluate(load_predictor(champion_version), rows, k=settings.top_k) if champion_version else None
-    )
+    challenger_model = load_predictor(challenger_version)
+    champion_model = load_predictor(champion_version) if champion_version else None
+    challenger_eval = evaluate(challenger_model, rows, k=settings.top_k)
+    champion_eval = evaluate(champion_model, rows, k=settings.top_k) if champion_model else None
     passed, reasons = judge(settings, challenger_eval, champion_eval)
+    benchmark = load_benchmark(client, settings)
+    if champion_model is not None and benchmark is not None:
+        checks = judge_benchmark(
+            settings,
+            evaluate(challenger_model, benchmark, k=settings.top_k),
+            evaluate(champion_model, benchmark, k=settings.top_k),
+        )
+        passed = passed and all(ok for ok, _ in checks)
+        reasons += spelt(checks)
     if force and not passed:
         passed, reasons = True, [*reasons, "FORCED by operator despite failed checks"]
     promoted = passed and promote

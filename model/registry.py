@@ -6,14 +6,17 @@ rollback can walk the history back one step at a time.
 
 This module also owns where training data lives in a deployed stack (MLflow's proxied artifact
 store: the S3 bucket on eks, a volume on kind), and what a registered version carries and where:
-the pyfunc model with its pipeline artifact, the evaluation rows and training ids the gate reads,
-and the reference samples the drift job compares traffic with. Training writes them and everyone
+the pyfunc model with its pipeline artifact (and that file's SHA-256, checked before every load:
+a pipeline is a pickle, so a swapped file would run code), the evaluation rows and training ids
+the gate reads, the lineage's frozen benchmark, and the reference samples the drift job compares
+traffic with. Training writes them and everyone
 else reads them through the functions below, so no other file spells an artifact name or a
 ``models:/`` URI.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -30,6 +33,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 
 from pigeonhole.core.errors import ConfigurationError, RegistryError
+from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
 from pigeonhole.model.predict import Predictor
 
@@ -45,11 +49,16 @@ MODEL_ARTIFACT = "model"  # the pyfunc model, logged from model/mlflow_model.py
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 PIPELINE_ARTIFACT = "pipeline"  # the fitted scikit-learn pipeline inside the pyfunc model
 PIPELINE_FILE = "pipeline.joblib"
+PIPELINE_DIGEST_TAG = "pipeline_sha256"  # on the version: what load_predictor insists on
 EVALUATION_DIR = "evaluation"
 EVALUATION_ROWS = "evaluation.parquet"  # the held-out split the gate scores on
 TRAINING_IDS = "train_ids.parquet"  # lets a later gate leave out rows this model has seen
 REFERENCE_DIR = "reference"
 REFERENCE_SAMPLES = ("inputs", "predictions")  # the drift job's reference, as <name>.parquet
+# per registered model (lineage): curated held-out rows, frozen by its first training, never feedback
+BENCHMARK_DIR = "benchmark"
+BENCHMARK_ROWS = "benchmark.parquet"
+BENCHMARK_RUN_TAG = "benchmark_run"  # on the registered model: the run that logged the benchmark
 
 # training data in a deployed stack: files under MLflow's artifact root, read through the server, so a
 # Job needs the server's URL and nothing else (no cloud keys, no volume of its own)
@@ -164,9 +173,26 @@ def download_pipeline(version: ModelVersion) -> Path:
     return pipeline_file(Path(mlflow.artifacts.download_artifacts(version_uri(version))))
 
 
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def load_predictor(version: ModelVersion) -> Predictor:
-    """Load a registered version's scikit-learn pipeline natively (no pyfunc wrapper)."""
-    return Predictor.load(download_pipeline(version))
+    """Load a registered version's scikit-learn pipeline natively (no pyfunc wrapper), only if the
+    file is byte for byte the one registered: unpickling a swapped file would run its code."""
+    path = download_pipeline(version)
+    recorded = (version.tags or {}).get(PIPELINE_DIGEST_TAG)
+    if recorded is None or file_digest(path) != recorded:
+        raise RegistryError(
+            f"refusing to load {version.name} v{version.version}: its pipeline file "
+            + (
+                "has no recorded digest (registered by an older release: retrain it)"
+                if recorded is None
+                else "does not match the digest recorded at registration (tampered with?)"
+            )
+        )
+    return Predictor.load(path)
 
 
 def register_model(
@@ -180,6 +206,7 @@ def register_model(
     """Log the pyfunc model in the active run, register it through ``client``; return the version."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_path = predictor.save(Path(tmp) / PIPELINE_FILE)
+        digest = file_digest(pipeline_path)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(MODEL_CODE),
@@ -194,7 +221,11 @@ def register_model(
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     version = client.create_model_version(
-        settings.model_name, source=info.model_uri, run_id=info.run_id, model_id=info.model_id
+        settings.model_name,
+        source=info.model_uri,
+        run_id=info.run_id,
+        model_id=info.model_id,
+        tags={PIPELINE_DIGEST_TAG: digest},
     )
     client.set_registered_model_alias(settings.model_name, CHALLENGER, version.version)
     return str(version.version)
@@ -203,16 +234,47 @@ def register_model(
 def log_training_artifacts(
     train: pd.DataFrame, held_out: pd.DataFrame, reference: dict[str, pd.DataFrame]
 ) -> None:
-    """Log, in the active run, what the gate and the drift job will read back for this version."""
+    """Log, in the active run, what the gate and the drift job will read back for this version
+    (listing text masked like the prediction log: people read these files)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        held_out.to_parquet(folder / EVALUATION_ROWS, index=False)
+        masked(held_out).to_parquet(folder / EVALUATION_ROWS, index=False)
         train[["listing_id"]].to_parquet(folder / TRAINING_IDS, index=False)
         mlflow.log_artifact(str(folder / EVALUATION_ROWS), EVALUATION_DIR)
         mlflow.log_artifact(str(folder / TRAINING_IDS), EVALUATION_DIR)
         for name in REFERENCE_SAMPLES:
             reference[name].to_parquet(folder / f"{name}.parquet", index=False)
             mlflow.log_artifact(str(folder / f"{name}.parquet"), REFERENCE_DIR)
+
+
+def masked(listings: pd.DataFrame) -> pd.DataFrame:
+    return listings.assign(title=listings["title"].map(mask), description=listings["description"].map(mask))
+
+
+def load_benchmark(client: MlflowClient, settings: Settings) -> pd.DataFrame | None:
+    """The lineage's frozen benchmark (labelled listings), or None before its first training."""
+    try:
+        run_id = client.get_registered_model(settings.model_name).tags.get(BENCHMARK_RUN_TAG)
+    except MlflowException:
+        return None
+    if run_id is None:
+        return None
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=f"{BENCHMARK_DIR}/{BENCHMARK_ROWS}"
+    )
+    return pd.read_parquet(local)
+
+
+def freeze_benchmark(client: MlflowClient, settings: Settings, rows: pd.DataFrame) -> None:
+    """Log ``rows`` in the active run as the lineage's benchmark, once: every later gate reuses it."""
+    run = mlflow.active_run()
+    if run is None or BENCHMARK_RUN_TAG in client.get_registered_model(settings.model_name).tags:
+        raise RegistryError(f"'{settings.model_name}' already has a benchmark, or no run is active")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / BENCHMARK_ROWS
+        masked(rows).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), BENCHMARK_DIR)
+    client.set_registered_model_tag(settings.model_name, BENCHMARK_RUN_TAG, run.info.run_id)
 
 
 def _run_artifact(version: ModelVersion, folder: str, name: str) -> pd.DataFrame:

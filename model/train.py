@@ -37,12 +37,19 @@ from sklearn.pipeline import Pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.predict import Predictor, as_features, listing_text
-from pigeonhole.model.registry import connect, is_artifact_uri, log_training_artifacts, register_model
+from pigeonhole.model.registry import (
+    connect,
+    freeze_benchmark,
+    is_artifact_uri,
+    load_benchmark,
+    log_training_artifacts,
+    masked,
+    register_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +165,7 @@ def reference_samples(
     over-confident on rows it was fitted on, which makes confidence drift fire on healthy traffic.
     Text is masked like the prediction log it is compared with (and because people read it).
     """
-    inputs = labelled.sample(n=min(rows, len(labelled)), random_state=seed).drop(columns=["label"])
-    inputs = inputs.assign(title=inputs["title"].map(mask), description=inputs["description"].map(mask))
+    inputs = masked(labelled.sample(n=min(rows, len(labelled)), random_state=seed).drop(columns=["label"]))
     scored = held_out.sample(n=min(rows, len(held_out)), random_state=seed)
     suggestions = predictor.suggest(scored, k=1)
     predictions = pd.DataFrame(
@@ -171,6 +177,12 @@ def reference_samples(
         }
     )
     return {"inputs": inputs.reset_index(drop=True), "predictions": predictions}
+
+
+def _benchmark_rows(held_out: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """A first model's held-out rows, less any labelled by feedback: the lineage's fixed yardstick."""
+    curated = held_out[~held_out["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
+    return curated.sample(n=min(settings.benchmark_rows, len(curated)), random_state=settings.seed)
 
 
 @contextmanager
@@ -190,6 +202,10 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
         listings, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
     )
     train, held_out = data.split(labelled, settings.test_size, settings.seed)
+    client = connect(settings)
+    benchmark = load_benchmark(client, settings)
+    if benchmark is not None:  # the lineage's benchmark must stay unseen by every model it judges
+        train = train[~train["listing_id"].isin(benchmark["listing_id"])].reset_index(drop=True)
     log.info(
         "%s: %s; %d training and %d evaluation rows",
         source,
@@ -197,7 +213,6 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
         len(train),
         len(held_out),
     )
-    client = connect(settings)
     columns = [
         TextColumn("{task.description}"),
         SpinnerColumn(finished_text="[green]done"),
@@ -222,6 +237,8 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
                 example,
                 _requirements(),
             )
+            if benchmark is None:
+                freeze_benchmark(client, settings, _benchmark_rows(held_out, settings))
             mlflow.log_metrics({"train_seconds": train_seconds, "log_seconds": time.perf_counter() - started})
     return TrainingResult(run.info.run_id, version, evaluation, label_report, len(train))
 

@@ -2,14 +2,17 @@
 
 Sellers' final choices are the labels drift leaves behind: each feedback record joined with the
 logged prediction it answers (by request id) is a labelled listing from today's market, in the
-masked form the log keeps. The gate then decides, on the challenger's own held-out rows (which
-include such listings), whether the new model is measurably better than the champion.
+masked form the log keeps. Feedback comes from the network, so it is bounded before it is trained
+on: one label per listing, and caps (settings, newest rows kept) on what one caller, one category
+and all feedback together may add, relative to the reference data, so that a flood cannot outweigh
+the curated catalogue. The gate then decides, on the lineage's frozen benchmark and on the
+challenger's own held-out rows (which include such listings), whether to promote.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,30 +40,60 @@ log = logging.getLogger(__name__)
 class RetrainOutcome:
     version: str
     base_rows: int
-    feedback_rows: int
+    feedback_rows: int  # used for training, after the caps
     decision: GateDecision
+    capped: dict[str, int] = field(default_factory=dict)  # cap -> feedback rows it left out
 
     def summary(self) -> str:
         verdict = "promoted to champion" if self.decision.promoted else self.decision.label
+        left_out = ", ".join(f"{rows:,} by the {cap} cap" for cap, rows in self.capped.items() if rows)
         return (
             f"retrained v{self.version} on {self.base_rows:,} reference + {self.feedback_rows:,} feedback "
-            f"listings: {verdict} ({'; '.join(self.decision.reasons)})"
+            f"listings{f' ({left_out} left out)' if left_out else ''}: {verdict} "
+            f"({'; '.join(self.decision.reasons)})"
         )
 
 
+FEEDBACK_EXTRA = ["caller", "ts"]  # what the caps need besides the contract columns
+
+
 def feedback_listings(settings: Settings, since: datetime, until: datetime) -> pd.DataFrame:
-    """Feedback joined with the predictions it answers, as listings in the data contract."""
+    """Feedback joined with the predictions it answers, as listings in the data contract (plus who
+    sent each and when)."""
     joined = read_window(settings, since, until).answered_feedback()
     return pd.DataFrame(
         {
-            "listing_id": "feedback-" + joined["request_id"].astype(str),
+            "listing_id": data.FEEDBACK_ID_PREFIX + joined["request_id"].astype(str),
             "title": joined["title"],
             "description": joined["description"].fillna(""),
             "price": pd.to_numeric(joined["price"], errors="coerce"),
             "category_path": joined["chosen_category"],
+            "caller": joined["caller"].fillna("unknown") if "caller" in joined else "unknown",
+            "ts": joined["ts"],
         },
-        columns=data.CONTRACT_COLUMNS,
+        columns=data.CONTRACT_COLUMNS + FEEDBACK_EXTRA,
     )
+
+
+def cap_feedback(
+    settings: Settings, feedback: pd.DataFrame, base: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The feedback retraining may use, newest first: per caller, per category (a share of that
+    category's reference rows; none for a category the reference lacks) and in total (a share of the
+    reference rows). Returns the kept listings and how many rows each cap left out."""
+    kept = feedback.sort_values("ts", ascending=False, kind="stable")
+    capped = {}
+    per_caller = int(settings.retrain_max_caller_feedback_share * len(base))
+    within = kept.groupby("caller").cumcount() < per_caller
+    capped["per-caller"], kept = int((~within).sum()), kept[within]
+    labels = data.label_from_path(kept["category_path"], settings.depth)
+    reference = data.label_from_path(base["category_path"], settings.depth).value_counts()
+    allowance = (labels.map(reference).fillna(0) * settings.retrain_max_class_feedback_share).astype(int)
+    within = kept.groupby(labels).cumcount() < allowance
+    capped["per-category"], kept = int((~within).sum()), kept[within]
+    total = int(settings.retrain_max_feedback_share * len(base))
+    capped["total"], kept = max(0, len(kept) - total), kept.head(total)
+    return kept[data.CONTRACT_COLUMNS].reset_index(drop=True), capped
 
 
 def reference_source(settings: Settings, given: str | None) -> str:
@@ -82,9 +115,16 @@ def retrain(settings: Settings, data_source: str | None = None) -> RetrainOutcom
     base_source = reference_source(settings, data_source)
     base = data.load_listings(local_dataset(settings, base_source))
     until = datetime.now(UTC)
-    recent = feedback_listings(settings, until - timedelta(days=settings.retrain_feedback_days), until)
+    answered = feedback_listings(settings, until - timedelta(days=settings.retrain_feedback_days), until)
+    recent, capped = cap_feedback(settings, answered, base)
     combined = data.validate(pd.concat([base, recent], ignore_index=True), source=f"{base_source} + feedback")
-    log.info("retraining on %d reference and %d feedback-labelled listings", len(base), len(recent))
+    log.info(
+        "retraining on %d reference and %d of %d feedback-labelled listings (left out by caps: %s)",
+        len(base),
+        len(recent),
+        len(answered),
+        capped,
+    )
     trained = train_and_register(settings, combined, source=base_source)
     decision = run_gate(connect(settings), settings, promote=settings.gate_promotes)
-    return RetrainOutcome(trained.version, len(base), len(recent), decision)
+    return RetrainOutcome(trained.version, len(base), len(recent), decision, capped)

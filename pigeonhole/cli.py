@@ -41,7 +41,12 @@ app = typer.Typer(
 data_app = typer.Typer(help="Generate and validate listing datasets.", no_args_is_help=True)
 monitor_app = typer.Typer(help="Watch live traffic for drift.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for the service's callers: made here, shown once, stored only as hashes.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
+app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
 
@@ -53,6 +58,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="State folder (default .pigeonhole, env PIGEONHOLE_HOME).")
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option("--file", help="Key file (default <home>/api-keys.json, env PIGEONHOLE_API_KEYS_FILE)."),
 ]
 TrackingOption = Annotated[
     str | None,
@@ -433,6 +442,12 @@ def smoke(
     url: Annotated[
         str, typer.Argument(help="Base URL of a deployed service, e.g. https://suggest.example.com.")
     ],
+    api_key: Annotated[
+        str,
+        typer.Option(
+            envvar="SMOKE_API_KEY", help="A client API key of the service (`pigeonhole keys add smoke`)."
+        ),
+    ],
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the service to become ready.")] = 120.0,
 ) -> None:
     """Check a deployed service for real: /readyz answers 200 and /suggest categorises a listing.
@@ -442,7 +457,7 @@ def smoke(
     from pigeonhole.serving.smoke import SmokeFailed, check
 
     try:
-        for line in check(url, timeout):
+        for line in check(url, api_key, timeout):
             out.print(line, highlight=False)
     except SmokeFailed as exc:
         console.print(f"[bold red]smoke test failed:[/] {exc}", highlight=False, soft_wrap=True)
@@ -465,6 +480,7 @@ def build(home: HomeOption = None) -> None:
 
 
 @app.command()
+@_friendly_errors
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[
@@ -481,10 +497,16 @@ def serve(
 
     Settings come from PIGEONHOLE_* variables (workers, abstain threshold, log sink, A/B share).
     """
+    from pigeonhole.serving.auth import KeyRing
     from pigeonhole.serving.packaging import use_bentoml_home
     from pigeonhole.serving.process import SERVICE, serve_command
 
     settings = get_settings(home=home, tracking_uri=tracking_uri)
+    if not KeyRing(settings.keys_path).entries():
+        raise UserError(
+            f"no API keys in {settings.keys_path}: nobody could call the service; "
+            "create one first with `pigeonhole keys add NAME`"
+        )
     use_bentoml_home(settings)
     os.environ["PIGEONHOLE_HOME"] = str(settings.home)
     if tracking_uri:
@@ -492,6 +514,64 @@ def serve(
     command = serve_command(port, bento or SERVICE, host)
     log.info("serving on http://%s:%d (%s)", host, port, bento or "registry champion")
     os.execv(sys.executable, command)  # BentoML owns the process from here: signals, workers, shutdown
+
+
+@keys_app.command("add")
+@_friendly_errors
+def keys_add(
+    caller: Annotated[str, typer.Argument(help="Who holds the key: an app or team name, e.g. web-app.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="client: /suggest, /suggest_batch, /feedback; metrics: /metrics (Prometheus); "
+            "admin: every route (reload, docs)."
+        ),
+    ] = "client",
+    file: KeyFileOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Make a new key for CALLER and print it, once: only its SHA-256 is stored.
+
+    To rotate: add a second key for the caller, switch it over, then `pigeonhole keys revoke`. A
+    running service rereads the file when it changes (in a cluster: update the Secret).
+    """
+    from pigeonhole.serving.auth import KeyRing, Role
+
+    if role not in Role.__members__:
+        raise typer.BadParameter(f"--role must be one of {', '.join(Role)}, not {role!r}")
+    ring = KeyRing(file or get_settings(home=home).keys_path)
+    key = ring.add(caller, Role(role))
+    console.print(f"added a {role} key for {caller} to {ring.path}; it is shown only now:", highlight=False)
+    out.print(key, highlight=False)
+
+
+@keys_app.command("list")
+@_friendly_errors
+def keys_list(file: KeyFileOption = None, home: HomeOption = None) -> None:
+    """Who holds keys, with which role, since when (the keys themselves are not stored)."""
+    from pigeonhole.serving.auth import KeyRing
+
+    table = Table("caller", "role", "created", "sha256 (first 12)")
+    for entry in KeyRing(file or get_settings(home=home).keys_path).entries():
+        table.add_row(entry.caller, entry.role, entry.created, entry.sha256[:12])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+@_friendly_errors
+def keys_revoke(
+    caller: Annotated[str, typer.Argument(help="Whose keys to remove.")],
+    file: KeyFileOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Remove every key of CALLER: its next request gets 401."""
+    from pigeonhole.serving.auth import KeyRing
+
+    ring = KeyRing(file or get_settings(home=home).keys_path)
+    removed = ring.revoke(caller)
+    if not removed:
+        raise UserError(f"{caller!r} holds no key in {ring.path}")
+    out.print(f"revoked {removed} key(s) of {caller}")
 
 
 @app.command()

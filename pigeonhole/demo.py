@@ -38,6 +38,7 @@ from pigeonhole.monitoring.result import Decision, DriftResult
 from pigeonhole.monitoring.trigger import fire
 from pigeonhole.prediction_log.sinks import open_sink
 from pigeonhole.prediction_log.window import count_predictions
+from pigeonhole.serving.auth import KeyRing, Role, bearer
 from pigeonhole.serving.packaging import use_bentoml_home
 from pigeonhole.serving.process import ServiceProcess
 
@@ -108,6 +109,21 @@ def real_traffic(path: Path, drift_by: str, rows: int, requests: int, seed: int)
     )
 
 
+@dataclass(frozen=True)
+class DemoKeys:
+    """The demo's two callers: the marketplace's web app and an operator (for /reload)."""
+
+    web: str
+    operator: str
+
+    @classmethod
+    def create(cls, settings: Settings) -> DemoKeys:
+        ring = KeyRing(settings.keys_path)
+        for caller in ("demo-web", "demo-operator"):  # a --no-fresh run replaces the last run's keys
+            ring.revoke(caller)
+        return cls(ring.add("demo-web", Role.client), ring.add("demo-operator", Role.admin))
+
+
 @contextmanager
 def running_service(settings: Settings, port: int) -> Iterator[ServiceProcess]:
     env = {
@@ -124,6 +140,12 @@ def running_service(settings: Settings, port: int) -> Iterator[ServiceProcess]:
         service.stop()
 
 
+@dataclass
+class Replayed:
+    versions: str  # the model versions that answered
+    refused: int  # feedback the service refused: a category the model does not have
+
+
 def replay(
     client: httpx.Client,
     listings: pd.DataFrame,
@@ -131,11 +153,12 @@ def replay(
     feedback_share: float,
     progress: Progress,
     label: str,
-) -> str:
-    """Send listings through /suggest_batch; a share of sellers report their final choice."""
+) -> Replayed:
+    """Send listings through /suggest_batch; a share of sellers report their final choice, with the
+    feedback token of the answer they saw."""
     task = progress.add_task(label, total=len(listings))
     truths = data.label_from_path(listings["category_path"], depth).tolist()
-    versions = set()
+    versions, refused = set(), 0
     for start in range(0, len(listings), BATCH):
         chunk = listings.iloc[start : start + BATCH]
         items = [
@@ -153,11 +176,15 @@ def replay(
             index = start + offset
             if index % 100 < feedback_share * 100:
                 stored = client.post(
-                    "/feedback", json={"request_id": answer["request_id"], "chosen_category": truths[index]}
+                    "/feedback",
+                    json={"feedback_token": answer["feedback_token"], "chosen_category": truths[index]},
                 )
-                stored.raise_for_status()
+                if stored.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
+                    refused += 1  # a category new to the market: never trained on unreviewed
+                else:
+                    stored.raise_for_status()
         progress.advance(task, len(chunk))
-    return ",".join(sorted(versions))
+    return Replayed(",".join(sorted(versions)), refused)
 
 
 def _drift_job(settings: Settings, since: datetime, expected_rows: int) -> DriftResult:
@@ -216,14 +243,25 @@ def run(
         TimeElapsedColumn(),
         console=console,
     )
-    with running_service(settings, port) as service, httpx.Client(base_url=service.url, timeout=60) as client:
+    keys = DemoKeys.create(settings)
+    with (
+        running_service(settings, port) as service,
+        httpx.Client(base_url=service.url, timeout=60, headers=bearer(keys.web)) as client,
+        httpx.Client(base_url=service.url, timeout=60, headers=bearer(keys.operator)) as operator,
+    ):
         console.print(f"[bold]2.[/] service ready at {service.url} (log: {service.log_path})")
         phases = [("normal", traffic.normal), ("drifted", traffic.drifted), ("after retrain", traffic.after)]
         for number, (phase, listings) in enumerate(phases, start=3):
             since = datetime.now(UTC)
             with progress:
-                version = replay(
+                replayed = replay(
                     client, listings, settings.depth, feedback_share, progress, f"{phase} traffic"
+                )
+            version = replayed.versions
+            if replayed.refused:
+                console.print(
+                    f"   {replayed.refused} feedback refused (422): categories the model does not have",
+                    highlight=False,
                 )
             with console.status(f"drift job on the {phase} phase (and its trigger)"):
                 drift = _drift_job(settings, since, len(listings))
@@ -233,18 +271,18 @@ def run(
                 f"{drift.decision.value} (share {drift.drift_share:.2f}); trigger: {triggered}",
                 highlight=False,
             )
-            action = _after_trigger(client, drift, triggered, console)
+            action = _after_trigger(operator, drift, triggered, console)
             results.append(PhaseResult(phase, version, len(listings), drift, action))
     return results
 
 
-def _after_trigger(client: httpx.Client, drift: DriftResult, triggered: str, console: Console) -> str:
-    """Have the service pick up a new champion at once; say in a few words what happened."""
+def _after_trigger(operator: httpx.Client, drift: DriftResult, triggered: str, console: Console) -> str:
+    """Have the service pick up a new champion at once (an admin route); say what happened."""
     if drift.decision is not Decision.drift:
         return "-"
     if triggered.startswith("cooldown"):
         return "cooldown (retrained already)"
-    reloaded = client.post("/reload").json()
+    reloaded = operator.post("/reload").json()
     if str(reloaded["champion"]) == drift.model_version:
         return f"retrained, gate kept v{drift.model_version}"
     console.print(f"   the running service now answers with v{reloaded['champion']}")

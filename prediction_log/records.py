@@ -42,12 +42,15 @@ class PredictionRecord:
 
 @dataclass(frozen=True, slots=True)
 class FeedbackRecord:
-    request_id: str | None
+    """A seller's final choice for one answered suggestion (vouched for by its feedback token)."""
+
+    request_id: str
     listing_id: str | None
     chosen_category: str
-    accepted: bool | None  # None when the suggestion it answers is unknown to this process
-    variant: Variant | None
-    model_version: str | None
+    accepted: bool  # the seller chose the top suggestion
+    variant: Variant
+    model_version: str
+    caller: str  # the API key's caller: retraining caps what one caller contributes
     ts: datetime
 
 

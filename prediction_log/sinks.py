@@ -141,9 +141,15 @@ def _table_sql(
         ),
         f"PRIMARY KEY ({primary_key})",
     ]
+    # a table made by an older release gains the fields added since (nullable: its rows lack them)
+    added = "".join(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {sql};\n"
+        for name, sql, _ in sql_columns(record_type)
+    )
     return (
         f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)});\n"
-        f"CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);\n"
+        + added
+        + f"CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);\n"
     )
 
 

@@ -26,9 +26,12 @@ class Window:
     feedback: pd.DataFrame  # every field of FeedbackRecord
 
     def answered_feedback(self) -> pd.DataFrame:
-        """Each feedback record beside the prediction it answers (joined on request id), the last
-        feedback per request winning."""
-        latest = self.feedback.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
+        """Each feedback record beside the prediction it answers (joined on request id): one label
+        per listing, the seller's last word winning (per listing_id where the caller sent one, else
+        per request)."""
+        latest = self.feedback.dropna(subset=["request_id"]).sort_values("ts", kind="stable")
+        listing = latest["listing_id"].where(latest["listing_id"].notna(), "request:" + latest["request_id"])
+        latest = latest[~listing.duplicated(keep="last")]
         return latest.merge(self.predictions, on="request_id", how="inner", suffixes=("", "_prediction"))
 
 

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ import pandas as pd
 
 from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
+from pigeonhole.model.data import label_from_path
 from pigeonhole.model.predict import Predictor
 from pigeonhole.model.registry import CHALLENGER, CHAMPION
 from pigeonhole.prediction_log.recorder import PredictionRecorder
@@ -33,6 +33,7 @@ from pigeonhole.serving.schemas import (
     SuggestRequest,
     SuggestResponse,
 )
+from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens, SuggestionClaim
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 # the registry alias each arm serves
 ARMS = {Variant.control: CHAMPION, Variant.candidate: CHALLENGER}
-RECENT_ANSWERS = 100_000  # request ids remembered for the feedback acceptance metric
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,12 @@ class ModelHolder:
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("could not load model: %s", self.error)
             return False
+
+    def categories(self, version: str) -> set[str]:
+        """The categories model ``version`` can suggest (the champion's when it is no longer loaded)."""
+        models = self.models
+        loaded = next((m for m in models.values() if m.version == version), models.get(CHAMPION))
+        return set() if loaded is None else {str(c) for c in loaded.predictor.classes}
 
     def _needs_challenger(self) -> bool:
         return self.settings.challenger_share > 0 or self.settings.shadow
@@ -126,14 +132,18 @@ def share_of(listing_id: str) -> float:
 
 class SuggestionEngine:
     def __init__(
-        self, settings: Settings, holder: ModelHolder, recorder: PredictionRecorder, sink: LogSink
+        self,
+        settings: Settings,
+        holder: ModelHolder,
+        recorder: PredictionRecorder,
+        sink: LogSink,
+        tokens: FeedbackTokens,
     ) -> None:
         self.settings = settings
         self.holder = holder
         self.recorder = recorder
         self.sink = sink
-        self._recent: OrderedDict[str, tuple[str, Variant, str]] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        self.tokens = tokens
 
     def _variant(self, item: SuggestRequest) -> Variant:
         share = self.settings.challenger_share
@@ -161,7 +171,7 @@ class SuggestionEngine:
             ):
                 answers[i] = answer
         if self.settings.shadow and CHALLENGER in models:
-            self._predict(models[CHALLENGER], Variant.shadow, items, answer=False)
+            self._predict(models[CHALLENGER], Variant.shadow, items)
         latency_ms = (time.perf_counter() - started) * 1000 / max(len(items), 1)
         done = [a for a in answers if a is not None]
         for item, answer in zip(items, done, strict=True):
@@ -169,8 +179,9 @@ class SuggestionEngine:
         return done
 
     def _predict(
-        self, model: LoadedModel, variant: Variant, items: list[SuggestRequest], answer: bool = True
+        self, model: LoadedModel, variant: Variant, items: list[SuggestRequest]
     ) -> list[SuggestResponse]:
+        """Score ``items``; shadow scores are logged here and answer nobody (so carry no token)."""
         frame = pd.DataFrame(
             {
                 "title": [item.title for item in items],
@@ -181,35 +192,33 @@ class SuggestionEngine:
         wanted = [item.k or self.settings.top_k for item in items]
         categories, scores = model.predictor.top_k(frame, max(wanted))
         responses = []
-        for row, k in enumerate(wanted):
+        for row, (item, k) in enumerate(zip(items, wanted, strict=True)):
             suggestions = [
                 Suggestion(category=str(c), score=round(float(s), 6))
                 for c, s in zip(categories[row, :k], scores[row, :k], strict=True)
             ]
+            request_id = uuid.uuid4().hex
+            claim = SuggestionClaim(
+                request_id, item.listing_id, model.version, variant, suggestions[0].category
+            )
             response = SuggestResponse(
                 suggestions=suggestions,
                 abstained=suggestions[0].score < self.settings.abstain_below,
                 model_name=model.name,
                 model_version=model.version,
                 variant=variant,
-                request_id=uuid.uuid4().hex,
+                request_id=request_id,
+                feedback_token="" if variant is Variant.shadow else self.tokens.issue(claim),
             )
-            if answer:
-                metrics.observe_prediction(response)
+            if variant is Variant.shadow:
+                self._record(item, response, 0.0)
             else:
-                self._record(items[row], response, 0.0)
+                metrics.observe_prediction(response)
             responses.append(response)
         return responses
 
     def _record(self, item: SuggestRequest, answer: SuggestResponse, latency_ms: float) -> None:
         top = answer.suggestions[0]
-        if answer.variant is not Variant.shadow:
-            with self._recent_lock:
-                for key in filter(None, (answer.request_id, item.listing_id)):
-                    self._recent[key] = (top.category, answer.variant, answer.model_version)
-                    self._recent.move_to_end(key)
-                while len(self._recent) > RECENT_ANSWERS:
-                    self._recent.popitem(last=False)
         self.recorder.record(
             PredictionRecord(
                 request_id=answer.request_id,
@@ -229,20 +238,37 @@ class SuggestionEngine:
             )
         )
 
-    def feedback(self, request: FeedbackRequest) -> FeedbackResponse:
-        """Store the seller's final choice durably; raises SinkUnavailable when it cannot."""
-        with self._recent_lock:
-            known = self._recent.get(request.request_id or "") or self._recent.get(request.listing_id or "")
-        accepted = None if known is None else known[0] == request.chosen_category
+    def feedback(self, request: FeedbackRequest, caller: str) -> FeedbackResponse:
+        """Store the seller's final choice durably.
+
+        Raises FeedbackRefused for a token this service did not issue or a category the model does
+        not know (never trained on), and SinkUnavailable when it cannot be stored. ``caller`` is the
+        authenticated caller sending it, which retraining's caps count.
+        """
+        claim = self.tokens.verify(request.feedback_token)
+        chosen = self._known_category(request.chosen_category, claim.model_version)
+        accepted = chosen == claim.top_category
         record = FeedbackRecord(
-            request_id=request.request_id,
-            listing_id=request.listing_id,
-            chosen_category=request.chosen_category,
+            request_id=claim.request_id,
+            listing_id=claim.listing_id,
+            chosen_category=chosen,
             accepted=accepted,
-            variant=known[1] if known else None,
-            model_version=known[2] if known else None,
+            variant=Variant(claim.variant),
+            model_version=claim.model_version,
+            caller=caller,
             ts=datetime.now(UTC),
         )
         self.sink.write_feedback(record)
         metrics.observe_feedback(accepted, record.variant)
         return FeedbackResponse(stored=True, accepted_top_suggestion=accepted)
+
+    def _known_category(self, chosen: str, version: str) -> str:
+        """``chosen`` at the model's depth, if it is one of the model's real categories."""
+        label = str(label_from_path(pd.Series([chosen]), self.settings.depth).iloc[0])
+        if label == self.settings.rare_bucket or label not in self.holder.categories(version):
+            raise FeedbackRefused(
+                422,
+                f"chosen_category {chosen[:100]!r} is not a category of model v{version} at depth "
+                f"{self.settings.depth}; send one of its categories, e.g. one of the suggestions",
+            )
+        return label

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from pydantic import ValidationError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from pigeonhole.serving.asgi import ASGIApp, Message, Receive, Scope, Send, send_error
 
 EXAMPLE = '{"title": "iPhone 13 128GB, like new"}'
 
@@ -67,7 +61,7 @@ class JsonBodyGuard:
             body = await self._read(receive, headers)
             check_json_body(body, headers.get("content-type", ""))
         except BodyProblem as problem:
-            await _reject(send, problem.status, str(problem))
+            await send_error(send, problem.status, str(problem))
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -105,21 +99,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-async def _reject(send: Send, status: int, message: str) -> None:
-    payload = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 # BentoML's module logger for request errors (its log_exception)

@@ -3,7 +3,8 @@
 They are created on first use, not at import: BentoML workers switch prometheus_client into
 multiprocess mode after the service module is imported, and metrics created before that would
 never reach ``/metrics``. The acceptance rate is a ratio of two counters, computed where it is read:
-``rate(pigeonhole_feedback_accepted_total[1h]) / rate(pigeonhole_feedback_known_total[1h])``.
+``rate(pigeonhole_feedback_accepted_total[1h]) / rate(pigeonhole_feedback_total[1h])`` (every
+feedback carries a token naming the suggestion it answers, so every one counts).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Metrics:
     confidence: Histogram
     abstained: Counter
     feedback: Counter
-    feedback_known: Counter
     feedback_accepted: Counter
     dropped_records: Counter
     model_info: Gauge
@@ -50,11 +50,6 @@ def registry() -> Metrics:
             "pigeonhole_abstained", "Answers whose best score was under the abstain threshold", ["variant"]
         ),
         feedback=Counter("pigeonhole_feedback", "Feedback records stored", ["variant"]),
-        feedback_known=Counter(
-            "pigeonhole_feedback_known",
-            "Feedback whose suggestion this worker remembers (acceptance denominator)",
-            ["variant"],
-        ),
         feedback_accepted=Counter(
             "pigeonhole_feedback_accepted", "Feedback where the seller chose the top suggestion", ["variant"]
         ),
@@ -90,14 +85,11 @@ def observe_prediction(answer: SuggestResponse) -> None:
         metrics.abstained.labels(answer.variant).inc()
 
 
-def observe_feedback(accepted: bool | None, variant: str | None) -> None:
+def observe_feedback(accepted: bool, variant: str) -> None:
     metrics = registry()
-    label = variant or "unknown"
-    metrics.feedback.labels(label).inc()
-    if accepted is not None:
-        metrics.feedback_known.labels(label).inc()
-        if accepted:
-            metrics.feedback_accepted.labels(label).inc()
+    metrics.feedback.labels(variant).inc()
+    if accepted:
+        metrics.feedback_accepted.labels(variant).inc()
 
 
 def count_dropped(records: int) -> None:

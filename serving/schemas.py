@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from pigeonhole.prediction_log.records import Variant
 
@@ -52,24 +52,21 @@ class SuggestResponse(BaseModel):
     model_version: str
     variant: Variant = Field(description="control (the champion) or candidate (the challenger, A/B test)")
     request_id: str
+    feedback_token: str = Field(
+        description="Send it back with /feedback once the seller has chosen; valid for a limited time."
+    )
 
 
 class FeedbackRequest(Strict):
-    request_id: Identifier | None = Field(
-        default=None, description="The request_id of the suggestion answer."
+    feedback_token: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="The feedback_token of the /suggest answer the seller saw."
     )
-    listing_id: Identifier | None = Field(default=None, description="Or the listing_id sent with it.")
-    chosen_category: Category = Field(description="The category the seller finally chose.")
-
-    @model_validator(mode="after")
-    def _needs_a_reference(self) -> FeedbackRequest:
-        if self.request_id is None and self.listing_id is None:
-            raise ValueError("send request_id (from the /suggest answer) or listing_id")
-        return self
+    chosen_category: Category = Field(
+        description="The category the seller finally chose: one of the model's categories, as a full "
+        "path or at the model's depth."
+    )
 
 
 class FeedbackResponse(BaseModel):
     stored: bool
-    accepted_top_suggestion: bool | None = Field(
-        description="Whether the seller chose the top suggestion; null when the suggestion is unknown here."
-    )
+    accepted_top_suggestion: bool = Field(description="Whether the seller chose the top suggestion.")

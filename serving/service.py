@@ -1,9 +1,10 @@
 """The BentoML service: ``bentoml serve pigeonhole.serving.service:CategoryService`` (``pigeonhole serve``).
 
-Endpoints: ``POST /suggest``, ``POST /suggest_batch``, ``POST /feedback``, ``POST /reload``, plus
-BentoML's ``/livez``, ``/readyz`` (ready only once a champion is loaded), ``/metrics`` and the OpenAPI
-document at ``/docs.json``. Settings come from ``PIGEONHOLE_*`` variables (core/settings.py);
-this module reads them when BentoML imports it, because the service's worker count is fixed then.
+Endpoints: ``POST /suggest``, ``POST /suggest_batch``, ``POST /feedback`` for callers with an API
+key; ``POST /reload``, ``/metrics``, the OpenAPI document ``/docs.json`` and Swagger UI for admin
+keys (serving/auth.py); BentoML's ``/livez`` and ``/readyz`` (ready once a champion is loaded) open
+to the kubelet. Settings come from ``PIGEONHOLE_*`` variables (core/settings.py); this module reads
+them when BentoML imports it, because the service's worker count is fixed then.
 
 Performance choices (measured, see README "Serving"): async APIs that predict inline, no access log,
 a short traffic timeout, and ``gc.freeze()`` after the model is loaded so the collector stops
@@ -23,11 +24,13 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from pigeonhole.core.errors import ConfigurationError
 from pigeonhole.core.settings import get_settings
 from pigeonhole.model.registry import CHAMPION
 from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.sinks import SinkUnavailable, open_sink
 from pigeonhole.serving import metrics
+from pigeonhole.serving.auth import CallerAuth, KeyRing
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
 from pigeonhole.serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
 from pigeonhole.serving.schemas import (
@@ -36,10 +39,12 @@ from pigeonhole.serving.schemas import (
     SuggestRequest,
     SuggestResponse,
 )
+from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 log = logging.getLogger("pigeonhole.serving")
 SETTINGS = get_settings()
+KEYS = KeyRing(SETTINGS.keys_path)  # read when the first request comes (building a Bento needs none)
 JSON_ROUTES = ("/suggest", "/suggest_batch", "/feedback")
 BatchItems = Annotated[
     list[SuggestRequest],
@@ -49,8 +54,18 @@ BatchItems = Annotated[
 ]
 
 
-def _not_ready(reason: str | None) -> JSONResponse:
-    return JSONResponse({"error": f"no model loaded yet: {reason or 'loading'}"}, status_code=503)
+NOT_READY = "no model loaded yet; retry shortly (operators: see the service log)"
+
+
+def _error(ctx: bentoml.Context, status: int, message: str) -> JSONResponse:
+    """An error answer; BentoML gives an API with a context the context's status, so set both."""
+    ctx.response.status_code = status
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _caller(ctx: bentoml.Context) -> str:
+    """Set by CallerAuth for every request that reaches an API."""
+    return str(ctx.request.state.caller)
 
 
 @bentoml.service(
@@ -61,6 +76,11 @@ def _not_ready(reason: str | None) -> JSONResponse:
 )
 class CategoryService:
     def __init__(self) -> None:
+        if not KEYS.entries():  # secure by default: never an open service
+            raise ConfigurationError(
+                f"no API keys in {SETTINGS.keys_path}: nobody could call the service. "
+                "Create one with `pigeonhole keys add NAME` (README, Security model)"
+            )
         keep_rejected_input_out_of_logs()
         self.settings = SETTINGS
         self.sink = open_sink(self.settings)
@@ -69,7 +89,9 @@ class CategoryService:
         ).start()
         self.holder = ModelHolder(self.settings)
         self.holder.refresh()
-        self.engine = SuggestionEngine(self.settings, self.holder, self.recorder, self.sink)
+        self.engine = SuggestionEngine(
+            self.settings, self.holder, self.recorder, self.sink, FeedbackTokens(self.settings)
+        )
         self._watcher: asyncio.Task[None] | None = None
         gc.collect()
         gc.freeze()
@@ -98,10 +120,10 @@ class CategoryService:
         self.sink.close()
 
     @bentoml.api(route="/suggest", input_spec=SuggestRequest)
-    async def suggest(self, **request: Any) -> SuggestResponse:
-        """Top-k categories for one listing, with calibrated scores."""
+    async def suggest(self, ctx: bentoml.Context, **request: Any) -> SuggestResponse:
+        """Top-k categories for one listing, with calibrated scores and a token for its feedback."""
         if not self.holder.ready:
-            return _not_ready(self.holder.error)  # type: ignore[return-value]
+            return _error(ctx, 503, NOT_READY)  # type: ignore[return-value]
         return self.engine.suggest([SuggestRequest.model_construct(**request)])[0]
 
     @bentoml.api(
@@ -112,21 +134,24 @@ class CategoryService:
 
         Adaptive batching: BentoML may merge concurrent requests into one prediction, which
         roughly doubles throughput for one-listing requests at 64 connections (README, "Serving").
+        (A merged batch mixes callers, so nothing here depends on who asked.)
         """
         if not self.holder.ready:
-            raise ServiceUnavailable(f"no model loaded yet: {self.holder.error or 'loading'}")
+            raise ServiceUnavailable(NOT_READY)
         return self.engine.suggest(items) if items else []
 
     @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
-    async def feedback(self, **request: Any) -> FeedbackResponse:
+    async def feedback(self, ctx: bentoml.Context, **request: Any) -> FeedbackResponse:
         """Record the category the seller finally chose. 200 only once it is durably stored."""
+        feedback = FeedbackRequest.model_construct(**request)
         try:
-            return await asyncio.to_thread(self.engine.feedback, FeedbackRequest.model_construct(**request))
+            return await asyncio.to_thread(self.engine.feedback, feedback, _caller(ctx))
+        except FeedbackRefused as refused:
+            return _error(ctx, refused.status, str(refused))  # type: ignore[return-value]
         except SinkUnavailable as exc:
             log.error("feedback not stored: %s", exc)
-            return JSONResponse(  # type: ignore[return-value]
-                {"error": "feedback store unavailable, nothing was recorded; retry later"}, status_code=503
-            )
+            message = "feedback store unavailable, nothing was recorded; retry later"
+            return _error(ctx, 503, message)  # type: ignore[return-value]
 
     @bentoml.api(route="/reload")
     async def reload(self) -> dict[str, Any]:
@@ -136,10 +161,14 @@ class CategoryService:
         return {
             "changed": changed,
             "champion": current.version if current else None,
-            "error": self.holder.error,
+            "loaded": self.holder.error is None,  # why not: the service log (never echoed to callers)
         }
 
 
+# outermost first: a caller without a valid key is refused before its body is even read
 CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]  # added by @bentoml.service
+    CallerAuth, keys=KEYS, per_minute=SETTINGS.rate_limit_per_minute
+)
+CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]
     JsonBodyGuard, paths=JSON_ROUTES, max_body_bytes=SETTINGS.max_body_bytes
 )

@@ -17,14 +17,15 @@ class SmokeFailed(RuntimeError):
     """The deployed service is not ready or does not answer a suggestion correctly."""
 
 
-def check(url: str, timeout: float = 120.0) -> list[str]:
+def check(url: str, api_key: str, timeout: float = 120.0) -> list[str]:
     """Wait for /readyz, then send one real /suggest; return what was seen, or raise SmokeFailed."""
     base = url.rstrip("/")
     try:
         wait_until_up(f"{base}/readyz", timeout)
     except ServiceFailed as exc:
         raise SmokeFailed(str(exc)) from None
-    with httpx.Client(base_url=base, timeout=15) as client:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=base, timeout=15, headers=headers) as client:
         answer = client.post("/suggest", json=PROBE_LISTING)
         if answer.status_code != 200:
             raise SmokeFailed(f"{base}/suggest answered {answer.status_code}: {answer.text[:300]}")

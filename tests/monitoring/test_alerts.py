@@ -29,16 +29,16 @@ def exported(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> set
         {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_ABSTAIN_BELOW": "0.9999"},
     )
     try:
-        with server.client() as client:
+        with server.client() as client, server.client("prometheus") as prometheus:
             answer = client.post("/suggest", json={"title": "Trek Marlin 5 bike"}).json()
             client.post(
                 "/feedback",
                 json={
-                    "request_id": answer["request_id"],
+                    "feedback_token": answer["feedback_token"],
                     "chosen_category": answer["suggestions"][0]["category"],
                 },
-            )
-            text = client.get("/metrics").text
+            ).raise_for_status()
+            text = prometheus.get("/metrics").text
     finally:
         stop_server(server)
     names = {

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fsspec
+import numpy as np
 from evidently.ui.workspace import Workspace
 from typer.testing import CliRunner
 
@@ -19,6 +20,7 @@ from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.sinks import FileSink
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
 from pigeonhole.serving.schemas import FeedbackRequest, SuggestRequest
+from pigeonhole.serving.tokens import FeedbackTokens
 
 
 def _settings(served_home: Path, tmp_path: Path) -> Settings:
@@ -28,14 +30,18 @@ def _settings(served_home: Path, tmp_path: Path) -> Settings:
     )
 
 
+APPS = ("web", "ios", "android")  # the marketplace's own callers, each with its API key
+
+
 def _replay(settings: Settings, rows: int, seed: int, drift: float, feedback_share: float = 0.0) -> None:
     """Send generated listings through the real suggestion engine, which logs them like the service."""
     holder = ModelHolder(settings)
     assert holder.refresh()
     sink = FileSink(settings.log_dir)
     recorder = PredictionRecorder(sink, 100_000, 60)
-    engine = SuggestionEngine(settings, holder, recorder, sink)
+    engine = SuggestionEngine(settings, holder, recorder, sink, FeedbackTokens(settings))
     listings = generate(rows, seed=seed, drift=drift)
+    answered = np.random.default_rng(seed).random(rows) < feedback_share  # the same sellers every run
     for start in range(0, rows, 64):
         chunk = listings.iloc[start : start + 64]
         answers = engine.suggest(
@@ -46,11 +52,14 @@ def _replay(settings: Settings, rows: int, seed: int, drift: float, feedback_sha
                     price=None if r.price != r.price else r.price,
                 )
                 for r in chunk.itertuples()
-            ]
+            ],
         )
-        for answer, truth in zip(answers, chunk["category_path"], strict=True):
-            if hash(answer.request_id) % 100 < feedback_share * 100:
-                engine.feedback(FeedbackRequest(request_id=answer.request_id, chosen_category=truth))
+        for answer, truth, reports in zip(
+            answers, chunk["category_path"], answered[start : start + 64], strict=True
+        ):
+            if reports:
+                feedback = FeedbackRequest(feedback_token=answer.feedback_token, chosen_category=truth)
+                engine.feedback(feedback, APPS[start // 64 % len(APPS)])
     assert recorder.flush()
 
 

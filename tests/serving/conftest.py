@@ -11,7 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pigeonhole.serving.auth import KeyRing, Role, bearer
 from pigeonhole.serving.process import SERVICE, free_port, serve_command, wait_until_up
+
+# the callers every test server knows: caller name -> role
+CALLERS = {"web": Role.client, "mobile": Role.client, "prometheus": Role.metrics, "operator": Role.admin}
 
 
 @dataclass
@@ -19,9 +23,13 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    keys: dict[str, str]  # caller -> API key
+    key_file: Path
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+    def client(self, caller: str | None = "web") -> httpx.Client:
+        """A client sending ``caller``'s key (None: no credentials at all)."""
+        headers = bearer(self.keys[caller]) if caller else {}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -35,8 +43,14 @@ def start_server(
 ) -> Server:
     port = free_port()
     log_path = tmp_path / f"bentoml-{port}.log"
+    key_file = tmp_path / f"api-keys-{port}.json"
+    ring = KeyRing(key_file)
+    keys = {caller: ring.add(caller, role) for caller, role in CALLERS.items()}
     full_env = {
         **os.environ,
+        "PIGEONHOLE_API_KEYS_FILE": str(key_file),
+        # its own BentoML home: a server starting wipes the metrics files of others sharing one
+        "BENTOML_HOME": str(tmp_path / f"bentoml-home-{port}"),
         "BENTOML_DO_NOT_TRACK": "True",
         "PIGEONHOLE_WORKERS": "1",
         "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2",
@@ -51,7 +65,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    server = Server(f"http://127.0.0.1:{port}", process, log_path, keys, key_file)
     path = "/readyz" if wait_ready else "/livez"
     try:
         wait_until_up(server.url + path, process=process, log=log_path)

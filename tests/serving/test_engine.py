@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,7 @@ from pigeonhole.prediction_log.records import Variant
 from pigeonhole.prediction_log.sinks import FileSink
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine, share_of
 from pigeonhole.serving.schemas import FeedbackRequest, SuggestRequest
+from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens, SuggestionClaim
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def _engine(home: Path, tmp_path: Path, **overrides: object) -> tuple[Suggestion
     assert holder.refresh()
     sink = FileSink(tmp_path / "logs")
     recorder = PredictionRecorder(sink, 1000, 60)
-    return SuggestionEngine(settings, holder, recorder, sink), recorder
+    return SuggestionEngine(settings, holder, recorder, sink, FeedbackTokens(settings)), recorder
 
 
 def test_share_of_is_stable_and_uniform() -> None:
@@ -57,8 +60,9 @@ def test_ab_split_routes_listings_stably_and_logs_the_variant(two_versions: Path
     no_id = engine.suggest([SuggestRequest(title="sofa")])[0]
     assert no_id.variant is Variant.control, "without a listing_id there is nothing stable to split on"
     answer = first[0]
+    chosen = answer.suggestions[0].category
     feedback = engine.feedback(
-        FeedbackRequest(request_id=answer.request_id, chosen_category=answer.suggestions[0].category)
+        FeedbackRequest(feedback_token=answer.feedback_token, chosen_category=chosen), "web"
     )
     assert feedback.accepted_top_suggestion is True
     recorder.flush()
@@ -68,7 +72,7 @@ def test_ab_split_routes_listings_stably_and_logs_the_variant(two_versions: Path
 def test_shadow_scores_the_challenger_without_answering_with_it(two_versions: Path, tmp_path: Path) -> None:
     engine, recorder = _engine(two_versions, tmp_path, shadow=True)
     answers = engine.suggest([SuggestRequest(title="Bugaboo Fox pushchair", listing_id="p-1")])
-    assert [a.variant for a in answers] == [Variant.control]
+    assert [a.variant for a in answers] == [Variant.control] and answers[0].feedback_token
     logged = {record.variant: record.model_version for record in list(recorder._buffer)}
     assert logged == {Variant.control: "1", Variant.shadow: "2"}
 
@@ -84,3 +88,35 @@ def test_abstains_below_the_threshold(two_versions: Path, tmp_path: Path) -> Non
     assert engine.suggest([SuggestRequest(title="job lot")])[0].abstained
     engine, _ = _engine(two_versions, tmp_path, abstain_below=0.0)
     assert not engine.suggest([SuggestRequest(title="job lot")])[0].abstained
+
+
+def test_feedback_tokens_expire_and_only_this_service_makes_them(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, feedback_token_ttl="0.0167m")  # 1 s
+    tokens = FeedbackTokens(settings)
+    claim = SuggestionClaim("r1", "l1", "1", "control", "Kids > Toys")
+    assert tokens.verify(tokens.issue(claim)) == claim
+    token = tokens.issue(claim)
+    time.sleep(2.1)  # itsdangerous stamps whole seconds
+    with pytest.raises(FeedbackRefused, match="expired"):
+        tokens.verify(token)
+    other_key = FeedbackTokens(Settings(home=tmp_path / "elsewhere"))
+    with pytest.raises(FeedbackRefused, match="not one this service issued"):
+        other_key.verify(tokens.issue(claim))
+
+
+def test_every_worker_of_a_home_signs_with_the_same_key(tmp_path: Path) -> None:
+    claim = SuggestionClaim("r1", None, "1", "control", "Kids > Toys")
+    issued = FeedbackTokens(Settings(home=tmp_path)).issue(claim)
+    assert FeedbackTokens(Settings(home=tmp_path)).verify(issued) == claim
+    assert (tmp_path / "feedback-signing.key").stat().st_mode & 0o077 == 0, "only the owner may read it"
+
+
+def test_unknown_and_bucket_categories_are_refused_not_stored(two_versions: Path, tmp_path: Path) -> None:
+    engine, _ = _engine(two_versions, tmp_path)
+    answer = engine.suggest([SuggestRequest(title="Dell XPS 13 laptop")])[0]
+    for chosen in ("Pets > Made up", "Other", "Deals > Message me on t.me/evil"):
+        with pytest.raises(FeedbackRefused, match="is not a category of model v1"):
+            engine.feedback(
+                FeedbackRequest(feedback_token=answer.feedback_token, chosen_category=chosen), "web"
+            )
+    assert engine.sink.read_feedback(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)).empty

@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
+from pigeonhole.serving.auth import KeyRing, Role, bearer
 from pigeonhole.serving.process import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
@@ -85,7 +86,19 @@ def test_pigeonhole_serve_runs_the_service(served_home: Path, tmp_path: Path) ->
     port = free_port()
     cli = shutil.which("pigeonhole", path=str(Path(sys.executable).parent))
     assert cli is not None
-    env = {**os.environ, "PIGEONHOLE_WORKERS": "1", "PIGEONHOLE_RELOAD_SECONDS": "0"}
+    env = {
+        **os.environ,
+        "PIGEONHOLE_WORKERS": "1",
+        "PIGEONHOLE_RELOAD_SECONDS": "0",
+        "PIGEONHOLE_API_KEYS_FILE": str(tmp_path / "keys.json"),
+    }
+    refused = subprocess.run(
+        [cli, "serve", "--home", str(served_home)], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "no API keys in" in refused.stderr, (
+        "secure by default: no open service"
+    )
+    key = KeyRing(tmp_path / "keys.json").add("web", Role.client)
     with (tmp_path / "serve.log").open("wb") as log:
         process = subprocess.Popen(
             [cli, "serve", "--port", str(port), "--home", str(served_home)],
@@ -95,7 +108,9 @@ def test_pigeonhole_serve_runs_the_service(served_home: Path, tmp_path: Path) ->
         )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/readyz", 90, process, tmp_path / "serve.log")
-        answer = httpx.post(f"http://127.0.0.1:{port}/suggest", json={"title": "Dell XPS 13 laptop"}).json()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/suggest", json={"title": "Dell XPS 13 laptop"}, headers=bearer(key)
+        ).json()
         assert answer["suggestions"][0]["category"] == "Electronics > Laptops"
     finally:
         process.terminate()

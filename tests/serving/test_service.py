@@ -129,7 +129,8 @@ REQUEST_BODIES = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=REQUEST_BODIES, path=st.sampled_from(["/suggest", "/suggest_batch", "/feedback"]))
 def test_no_input_produces_a_server_error(server: Server, body: object, path: str) -> None:
-    response = httpx.post(server.url + path, json=body, timeout=30)
+    with server.client() as client:
+        response = client.post(path, json=body)
     assert response.status_code < 500, (body, response.text)
 
 
@@ -137,9 +138,8 @@ def test_fuzzed_bytes_never_produce_a_server_error(server: Server) -> None:
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.binary(max_size=200))
     def post(raw: bytes) -> None:
-        response = httpx.post(
-            server.url + "/suggest", content=raw, headers={"content-type": "application/json"}, timeout=30
-        )
+        with server.client() as client:
+            response = client.post("/suggest", content=raw, headers={"content-type": "application/json"})
         assert response.status_code < 500, (raw, response.text)
 
     post()
@@ -189,24 +189,140 @@ def test_feedback_is_stored_and_acceptance_counted(server: Server, served_home: 
         answer = client.post(
             "/suggest", json={"title": "Labrador puppies ready now", "listing_id": "dog-1"}
         ).json()
-        top = answer["suggestions"][0]["category"]
-        accepted = client.post("/feedback", json={"request_id": answer["request_id"], "chosen_category": top})
-        other = client.post("/feedback", json={"listing_id": "dog-1", "chosen_category": "Kids > Toys"})
-        neither = client.post("/feedback", json={"chosen_category": "Kids > Toys"})
-        metrics = client.get("/metrics").text
+        top, token = answer["suggestions"][0]["category"], answer["feedback_token"]
+        accepted = client.post("/feedback", json={"feedback_token": token, "chosen_category": top})
+        other = client.post("/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys"})
+        full_path = client.post(
+            "/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys > Lego"}
+        )
+        without_token = client.post("/feedback", json={"chosen_category": "Kids > Toys"})
+    with server.client("operator") as admin:
+        metrics = admin.get("/metrics").text
     assert accepted.json() == {"stored": True, "accepted_top_suggestion": True}
     assert other.json() == {"stored": True, "accepted_top_suggestion": False}
-    assert neither.status_code == 400 and "send request_id" in neither.text
+    assert full_path.status_code == 200, "a full category path is taken at the model's depth"
+    assert without_token.status_code == 400 and "feedback_token" in without_token.text
     now = datetime.now(UTC)
     stored = FileSink(served_home / "logs").read_feedback(now - timedelta(hours=1), now + timedelta(hours=1))
-    assert {answer["request_id"]} <= set(stored["request_id"].dropna())
+    mine = stored[stored["request_id"] == answer["request_id"]]
+    assert list(mine["chosen_category"]) == [top, "Kids > Toys", "Kids > Toys"]
+    assert set(mine["caller"]) == {"web"} and set(mine["listing_id"]) == {"dog-1"}
     assert 'pigeonhole_feedback_accepted_total{variant="control"}' in metrics
 
 
+def test_feedback_must_answer_a_real_suggestion_with_a_real_category(server: Server) -> None:
+    """The poisoning attack of the security issue: labels for listings the service never answered
+    or categories the model does not have are refused, never stored; each stored label names the
+    caller that sent it."""
+    with server.client("web") as web, server.client("mobile") as mobile:
+        token = web.post("/suggest", json={"title": "iPhone 12 mini"}).json()["feedback_token"]
+        forged = web.post(
+            "/feedback",
+            json={"feedback_token": token[:-4] + "AAAA", "chosen_category": "Pets > Dogs & puppies"},
+        )
+        made_up = web.post("/feedback", json={"feedback_token": "x" * 80, "chosen_category": "Kids > Toys"})
+        relayed = mobile.post("/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys"})
+        unknown = web.post(
+            "/feedback", json={"feedback_token": token, "chosen_category": "Deals > Message me on t.me/evil"}
+        )
+    assert forged.status_code == 422 and "not one this service issued" in forged.json()["error"]
+    assert made_up.status_code == 422
+    assert relayed.status_code == 200, "another app of the marketplace may relay the seller's choice"
+    assert unknown.status_code == 422 and "is not a category of model v1" in unknown.json()["error"]
+
+
+API_BODIES = {
+    "/suggest": {"title": "Dell XPS 13 laptop"},
+    "/suggest_batch": {"items": [{"title": "Dell XPS 13 laptop"}]},
+}
+# route -> caller -> expected status; None is no credential, "wrong" an unknown key
+AUTH_MATRIX = {
+    ("GET", "/livez"): {None: 200, "wrong": 200, "web": 200, "prometheus": 200, "operator": 200},
+    ("GET", "/readyz"): {None: 200, "wrong": 200, "web": 200, "prometheus": 200, "operator": 200},
+    ("POST", "/suggest"): {None: 401, "wrong": 401, "web": 200, "prometheus": 403, "operator": 200},
+    ("POST", "/suggest_batch"): {None: 401, "wrong": 401, "web": 200, "prometheus": 403, "operator": 200},
+    ("POST", "/feedback"): {None: 401, "wrong": 401, "web": 200, "prometheus": 403, "operator": 200},
+    ("POST", "/reload"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
+    ("GET", "/metrics"): {None: 401, "wrong": 401, "web": 403, "prometheus": 200, "operator": 200},
+    ("GET", "/docs.json"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
+    ("GET", "/"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
+}
+
+
+def _call(server: Server, caller: str | None, method: str, path: str) -> httpx.Response:
+    headers = {"Authorization": "Bearer ph_not-a-key"} if caller == "wrong" else {}
+    with server.client(None if caller == "wrong" else caller) as client:
+        if path == "/feedback":
+            # a token this caller was issued (an admin may suggest too); others reuse web's
+            issuer = caller if caller in ("web", "operator") else "web"
+            with server.client(issuer) as suggester:
+                answer = suggester.post("/suggest", json=API_BODIES["/suggest"]).json()
+            body = {"feedback_token": answer["feedback_token"], "chosen_category": "Electronics > Laptops"}
+            return client.post(path, json=body, headers=headers)
+        return client.request(method, path, json=API_BODIES.get(path), headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path"), list(AUTH_MATRIX))
+def test_each_route_answers_exactly_the_callers_allowed(server: Server, method: str, path: str) -> None:
+    seen = {caller: _call(server, caller, method, path).status_code for caller in AUTH_MATRIX[method, path]}
+    assert seen == AUTH_MATRIX[method, path]
+
+
+def test_refusals_say_what_to_send_and_never_echo_internals(server: Server) -> None:
+    with server.client(None) as anonymous, server.client("web") as web:
+        missing = anonymous.post("/suggest", json={"title": "sofa"})
+        forbidden = web.post("/reload")
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert missing.json() == {"error": "send a valid API key: Authorization: Bearer <key>"}
+    assert forbidden.json() == {"error": "a client key may not call /reload"}
+
+
+def test_a_revoked_key_is_refused_at_once_and_rotation_keeps_the_caller_working(
+    tmp_path: Path, served_home: Path
+) -> None:
+    running = start_server(tmp_path, {"PIGEONHOLE_HOME": str(served_home)})
+    try:
+        command = ["keys", "add", "web", "--file", str(running.key_file)]
+        added = CliRunner().invoke(app, command)
+        assert added.exit_code == 0, added.output
+        new_key = added.stdout.strip().splitlines()[-1]
+        revoked = CliRunner().invoke(app, ["keys", "revoke", "web", "--file", str(running.key_file)])
+        assert revoked.exit_code == 0 and "revoked 2 key(s) of web" in revoked.output
+        with running.client("web") as old:
+            assert old.post("/suggest", json={"title": "sofa"}).status_code == 401
+        readded = CliRunner().invoke(app, command)
+        fresh = readded.stdout.strip().splitlines()[-1]
+        assert fresh.startswith("ph_") and fresh != new_key
+        headers = {"Authorization": f"Bearer {fresh}"}
+        assert (
+            httpx.post(f"{running.url}/suggest", json={"title": "sofa"}, headers=headers).status_code == 200
+        )
+    finally:
+        stop_server(running)
+
+
+def test_each_caller_is_rate_limited_on_its_own(tmp_path: Path, served_home: Path) -> None:
+    limited = start_server(
+        tmp_path, {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_RATE_LIMIT_PER_MINUTE": "5"}
+    )
+    try:
+        with limited.client("web") as web, limited.client("mobile") as mobile:
+            statuses = [web.post("/suggest", json={"title": "sofa"}).status_code for _ in range(6)]
+            refused = web.post("/suggest", json={"title": "sofa"})
+            other = mobile.post("/suggest", json={"title": "sofa"})
+        assert statuses == [200] * 5 + [429]
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 61
+        assert "rate limit of 5 requests per minute" in refused.json()["error"]
+        assert other.status_code == 200, "one caller's flood does not lock out another"
+    finally:
+        stop_server(limited)
+
+
 def test_metrics_expose_predictions_confidence_and_model_version(server: Server) -> None:
-    with server.client() as client:
-        client.post("/suggest", json={"title": "Dell XPS 13 laptop 16GB RAM"})
-        text = client.get("/metrics").text
+    with server.client() as client, server.client("prometheus") as prometheus:
+        answer = client.post("/suggest", json={"title": "Dell XPS 13 laptop 16GB RAM"})
+        text = prometheus.get("/metrics").text
+    assert answer.status_code == 200, answer.text
     assert 'pigeonhole_predictions_total{category="Electronics > Laptops",variant="control"}' in text
     assert "pigeonhole_prediction_confidence_bucket" in text
     assert 'pigeonhole_model_info{alias="champion",model_name="listing-category",version="1"} 1.0' in text
@@ -215,7 +331,7 @@ def test_metrics_expose_predictions_confidence_and_model_version(server: Server)
 
 
 def test_openapi_documents_every_endpoint(server: Server) -> None:
-    with server.client() as client:
+    with server.client("operator") as client:
         spec = client.get("/docs.json").json()
     assert {"/suggest", "/suggest_batch", "/feedback", "/readyz", "/livez", "/metrics"} <= set(spec["paths"])
 
@@ -228,6 +344,7 @@ def test_not_ready_without_a_champion_but_alive(tmp_path: Path) -> None:
             assert client.get("/readyz").status_code == 503
             refused = client.post("/suggest", json={"title": "sofa"})
         assert refused.status_code == 503 and "no model loaded" in refused.text
+        assert "champion" not in refused.text, "the reason is for operators, in the log"
         assert "has no 'champion' version" in empty.log()
     finally:
         stop_server(empty)
@@ -260,13 +377,17 @@ def test_new_champion_is_picked_up_without_restart_or_dropped_requests(tmp_path:
 
 def test_smoke_command_passes_against_a_live_service(server: Server) -> None:
     """The deploy workflow's smoke test, against the real service."""
-    result = CliRunner().invoke(app, ["smoke", server.url, "--timeout", "10"])
+    result = CliRunner().invoke(
+        app, ["smoke", server.url, "--timeout", "10", "--api-key", server.keys["web"]]
+    )
     assert result.exit_code == 0, result.output
     assert "/readyz: 200" in result.output and "Electronics > Mobile phones" in result.output
 
 
 def test_smoke_command_fails_when_nothing_answers() -> None:
-    result = CliRunner().invoke(app, ["smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "1"])
+    result = CliRunner().invoke(
+        app, ["smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "1", "--api-key", "ph_x"]
+    )
     assert result.exit_code == 1 and "never answered 200" in result.output
 
 

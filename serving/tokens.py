@@ -1,0 +1,85 @@
+"""Feedback tokens: proof that a piece of feedback answers a suggestion this service really made.
+
+Each /suggest answer carries a token signed with the service's key (itsdangerous, HMAC-SHA1 over
+the claim and a timestamp). /feedback accepts only a valid, unexpired token, so nobody can label
+listings the service never answered, or label with a forged model version, request id or top
+suggestion. (The token is not bound to the caller: BentoML's adaptive batching merges callers'
+requests into one, and the authenticated caller of /feedback is what retraining's caps count.)
+Every worker and replica must share the key (a Secret in the cluster); on a laptop one is made on
+first use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from pigeonhole.core.settings import Settings, parse_duration
+
+SALT = "pigeonhole-feedback"
+
+
+class FeedbackRefused(Exception):
+    """Feedback the service will not store; ``status`` is the 4xx to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SuggestionClaim:
+    """What a feedback token vouches for: one answer the service gave."""
+
+    request_id: str
+    listing_id: str | None
+    model_version: str
+    variant: str
+    top_category: str
+
+
+def signing_key(settings: Settings) -> str:
+    """The configured key, else the one kept in the state folder (made once, by whichever worker
+    gets there first: a hard link never replaces an existing file)."""
+    if settings.feedback_signing_key is not None:
+        return settings.feedback_signing_key.get_secret_value()
+    path = settings.signing_key_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(secrets.token_urlsafe(32))
+        partial.chmod(0o600)
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return Path(path).read_text().strip()
+
+
+class FeedbackTokens:
+    def __init__(self, settings: Settings) -> None:
+        self._serializer = URLSafeTimedSerializer(signing_key(settings), salt=SALT)
+        self._max_age = max(1, round(parse_duration(settings.feedback_token_ttl).total_seconds()))
+
+    def issue(self, claim: SuggestionClaim) -> str:
+        return str(self._serializer.dumps(asdict(claim)))
+
+    def verify(self, token: str) -> SuggestionClaim:
+        """The claim of a token this service issued and that has not expired; FeedbackRefused otherwise."""
+        try:
+            claim = SuggestionClaim(**self._serializer.loads(token, max_age=self._max_age))
+        except SignatureExpired:
+            raise FeedbackRefused(
+                422, "feedback_token has expired: feedback must follow its suggestion; ask /suggest again"
+            ) from None
+        except (BadSignature, TypeError):
+            raise FeedbackRefused(
+                422, "feedback_token is not one this service issued: send the token of the /suggest answer"
+            ) from None
+        return claim
