@@ -135,5 +135,5 @@ cluster-job: setup ## a Job from STACK's CronJob TEMPLATE (pigeonhole-retrain|-p
 		-o jsonpath='{.items[-1:].status.containerStatuses[0].state.terminated.exitCode}') && \
 	case "$$code" in 0) echo promoted=true ;; 3) echo promoted=false ;; *) echo "$$job failed: exit $$code" >&2; exit 1 ;; esac
 
-smoke: setup ## a real /readyz and /suggest against STACK's deployed service
+smoke: setup ## a real /readyz and /suggest against STACK's deployed service (SMOKE_API_KEY: a client key)
 	$(BIN)/pigeonhole smoke "$$(cd infra && pulumi stack output serviceUrl --stack $(STACK))"

@@ -54,6 +54,18 @@ class KeyEntry:
     created: str
 
 
+def parse_key_file(text: str) -> list[KeyEntry]:
+    """The entries of a key file's text; ValueError when it is not one."""
+    try:
+        return [KeyEntry(**{**item, "role": Role(item["role"])}) for item in json.loads(text)["keys"]]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a pigeonhole key file: {exc!r}") from None
+
+
+def key_file_text(entries: list[KeyEntry]) -> str:
+    return json.dumps({"keys": [asdict(entry) for entry in entries]}, indent=2) + "\n"
+
+
 def bearer(key: str) -> dict[str, str]:
     """The header a caller sends its key in."""
     return {"Authorization": f"Bearer {key}"}
@@ -88,9 +100,8 @@ class KeyRing:
         if self._stamp == (stat.st_mtime, stat.st_size):
             return
         try:
-            raw = json.loads(self.path.read_text())
-            entries = [KeyEntry(**{**item, "role": Role(item["role"])}) for item in raw["keys"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            entries = parse_key_file(self.path.read_text())
+        except (OSError, ValueError) as exc:
             raise ConfigurationError(f"{self.path} is not a pigeonhole key file: {exc}") from None
         self._entries = {entry.sha256: entry for entry in entries}
         self._stamp = (stat.st_mtime, stat.st_size)
@@ -112,7 +123,7 @@ class KeyRing:
     def _write(self, entries: list[KeyEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps({"keys": [asdict(entry) for entry in entries]}, indent=2) + "\n")
+        partial.write_text(key_file_text(entries))
         partial.chmod(0o600)
         os.replace(partial, self.path)
         self._stamp = None

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from pigeonhole.core.settings import TriggerKind
+from pigeonhole.serving.auth import KEY_PREFIX, KeyEntry, Role, digest, key_file_text, parse_key_file
 from pigeonhole_infra import pods
 from pigeonhole_infra.cluster import ClusterAccess, provision
 from pigeonhole_infra.components import mlflow_server, model_service, postgres, reports_ui
@@ -20,7 +21,7 @@ from pigeonhole_infra.components.aws_backing import AwsBacking, AwsBackingArgs
 from pigeonhole_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from pigeonhole_infra.components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from pigeonhole_infra.components.mlflow_server import MlflowServer, MlflowServerArgs
-from pigeonhole_infra.components.model_service import ModelService, ModelServiceArgs
+from pigeonhole_infra.components.model_service import ModelService, ModelServiceArgs, ServiceCredentials
 from pigeonhole_infra.components.network import NetworkPolicies, NetworkPoliciesArgs
 from pigeonhole_infra.components.observability import Observability, ObservabilityArgs
 from pigeonhole_infra.components.postgres import Postgres, PostgresArgs
@@ -34,6 +35,10 @@ DATABASE_NAME = "pigeonhole"
 DATABASE_SECRET = "pigeonhole-database"
 GITHUB_SECRET = "pigeonhole-github"
 PULL_SECRET = "pigeonhole-pull"
+API_KEYS_SECRET = "pigeonhole-api-keys"  # the callers' key file, hashes only (`pigeonhole keys`)
+FEEDBACK_KEY_SECRET = "pigeonhole-feedback-key"  # signs feedback tokens: one key for every replica
+METRICS_KEY_SECRET = "pigeonhole-metrics-key"  # Prometheus's own key: it may read /metrics only
+METRICS_CALLER = "prometheus"
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,11 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
         ),
         opts,
     )
+    credentials = _service_credentials(ns, opts)
     service = ModelService(
-        "service", ModelServiceArgs(ns, image, cfg.service, mlflow.url, database.secret), opts
+        "service",
+        ModelServiceArgs(ns, image, cfg.service, mlflow.url, database.secret, credentials),
+        opts,
     )
     NetworkPolicies(
         "network",
@@ -133,7 +141,9 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
     )
     if cfg.monitoring.service_monitor:
         Observability(
-            "observability", ObservabilityArgs(ns, "service", cfg.monitoring.prometheus_release), opts
+            "observability",
+            ObservabilityArgs(ns, "service", cfg.monitoring.prometheus_release, credentials.metrics_key),
+            opts,
         )
     outputs = StackOutputs(ns, service.url, mlflow.url, reports.url, access.kubeconfig)
     pulumi.export("image", cfg.image)  # what is deployed: a rollback restores the previous one
@@ -232,6 +242,42 @@ def _github_secret(
         return None
     token = pulumi.Config("pigeonhole").require_secret("githubToken")
     return _secret("github-secret", GITHUB_SECRET, namespace, "drift", {"token": token}, opts)
+
+
+def _service_credentials(namespace: pulumi.Output[str], opts: pulumi.ResourceOptions) -> ServiceCredentials:
+    """The service's callers (secret config `apiKeys`: the file `pigeonhole keys add --file` writes,
+    hashes only), plus Prometheus's metrics key and the feedback-token signing key, both generated."""
+    keys = pulumi.Config("pigeonhole").get_secret("apiKeys")
+    if keys is None:
+        raise ConfigError(
+            "pigeonhole:apiKeys is needed: the service refuses to run open. Make keys with "
+            "`pigeonhole keys add web-app --file api-keys.json`, then "
+            'pulumi config set --secret pigeonhole:apiKeys "$(cat api-keys.json)"'
+        )
+    metrics_key = pulumi.Output.concat(
+        KEY_PREFIX, random.RandomPassword("metrics-key", length=43, special=False).result
+    )
+    signing_key = random.RandomPassword("feedback-signing-key", length=48, special=False).result
+    key_file = pulumi.Output.all(keys, metrics_key).apply(lambda pair: _with_metrics_caller(*pair))
+    return ServiceCredentials(
+        key_file=_secret(
+            "api-keys-secret", API_KEYS_SECRET, namespace, "service", {"api-keys.json": key_file}, opts
+        ),
+        signing_key=_secret(
+            "feedback-key-secret", FEEDBACK_KEY_SECRET, namespace, "service", {"key": signing_key}, opts
+        ),
+        metrics_key=_secret(
+            "metrics-key-secret", METRICS_KEY_SECRET, namespace, "service", {"token": metrics_key}, opts
+        ),
+    )
+
+
+def _with_metrics_caller(key_file: str, metrics_key: str) -> str:
+    try:
+        entries = [entry for entry in parse_key_file(key_file) if entry.caller != METRICS_CALLER]
+    except ValueError as exc:
+        raise ConfigError(f"pigeonhole:apiKeys is not a key file of `pigeonhole keys add`: {exc}") from None
+    return key_file_text([*entries, KeyEntry(METRICS_CALLER, Role.metrics, digest(metrics_key), "stack")])
 
 
 def _secret(

@@ -19,7 +19,9 @@ Manifest = dict[str, Any]
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|ACCESS_KEY|CREDENTIAL", re.IGNORECASE)
 # scheme://user:password@host, unless the password is a $(VAR) reference resolved from a Secret
 INLINE_CREDENTIALS = re.compile(r"://[^/\s:@]+:(?!\$\()[^@\s/]+@")
-TOKEN_SHAPES = re.compile(r"\b(ghp_|gho_|github_pat_|AKIA|ASIA|xox[bp]-)[A-Za-z0-9_]{8,}")
+TOKEN_SHAPES = re.compile(r"\b(ghp_|gho_|github_pat_|AKIA|ASIA|xox[bp]-|ph_)[A-Za-z0-9_-]{8,}")
+# the *_FILE convention: the variable names the file of a mounted Secret, not the secret itself
+SECRET_FILE = re.compile(r"_FILE$")
 
 
 def pod_specs(manifest: Manifest) -> Iterator[Manifest]:
@@ -112,7 +114,8 @@ def no_plaintext_secrets(manifest: Manifest) -> list[str]:
             value = variable.get("value")
             if value is None:
                 continue
-            if SECRET_NAME.search(variable["name"]) or looks_secret(str(value)):
+            names_a_file = SECRET_FILE.search(variable["name"]) and str(value).startswith("/")
+            if (SECRET_NAME.search(variable["name"]) and not names_a_file) or looks_secret(str(value)):
                 found.append(f"{_where(manifest, c)}: env {variable['name']} holds a secret in plain text")
         for word in [*c.get("command", []), *c.get("args", [])]:
             if looks_secret(str(word)):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from pigeonhole.serving.auth import KeyEntry, Role, digest, key_file_text
 from tests.infra.render import Rendered, render
 
 STACKS = ["dev", "staging", "prod"]
-# secret config, as `pulumi config set --secret` would store it: the eks stacks pull the image from
-# ghcr.io with a pull secret
+# secret config, as `pulumi config set --secret` would store it: every stack's callers (the file
+# `pigeonhole keys add --file` writes); the eks stacks pull the image from ghcr.io with a pull secret
+WEB_KEY = "ph_test-web-app-key-that-only-the-tests-know"
+API_KEYS = {"pigeonhole:apiKeys": key_file_text([KeyEntry("web", Role.client, digest(WEB_KEY), "test")])}
 PULL = {"pigeonhole:imagePullSecret": '{"auths": {"ghcr.io": {"auth": "bW9jazptb2Nr"}}}'}
-STACK_SECRETS = {"staging": PULL, "prod": PULL}
+STACK_SECRETS = {"dev": API_KEYS, "staging": {**API_KEYS, **PULL}, "prod": {**API_KEYS, **PULL}}
 _cache: dict[str, Rendered] = {}
 
 

@@ -60,6 +60,14 @@ BREAKS: list[tuple[str, Callable[[Manifest], None]]] = [
         ),
     ),
     ("no plaintext secrets", lambda m: _container(m).update(args=["--token", "ghp_abcdefghijklmnop1234"])),
+    (
+        "no plaintext secrets",
+        lambda m: _container(m)["env"].append({"name": "SMOKE", "value": "ph_Zx9-abcdefghijklmnop"}),
+    ),
+    (
+        "no plaintext secrets",  # *_FILE names a mounted file, not a value
+        lambda m: _container(m)["env"].append({"name": "PIGEONHOLE_API_KEYS_FILE", "value": "key-itself"}),
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pigeonhole.serving.auth import API_ROUTES, Role, parse_key_file
 from pigeonhole_infra.policies import Manifest, pod_specs
 from tests.infra.render import Rendered, RenderError, render, stack_config
 
@@ -281,3 +282,24 @@ def test_the_github_trigger_needs_its_token_as_secret_config() -> None:
     }
     with pytest.raises(RenderError, match="Missing required configuration variable 'pigeonhole:githubToken'"):
         render("prod", config=config, secrets={"pigeonhole:imagePullSecret": "{}"})
+
+
+def test_only_the_public_api_is_published_and_every_caller_holds_a_key(stack: Rendered) -> None:
+    service = env(stack.named("Deployment", "pigeonhole-service"))
+    assert service["PIGEONHOLE_API_KEYS_FILE"] == "/etc/pigeonhole/keys/api-keys.json"
+    assert service["PIGEONHOLE_FEEDBACK_SIGNING_KEY"]["secretKeyRef"]["name"] == "pigeonhole-feedback-key"
+    key_file = stack.named("Secret", "pigeonhole-api-keys")["stringData"]["api-keys.json"]
+    holders = {entry.caller: entry.role for entry in parse_key_file(key_file)}
+    assert holders == {"web": Role.client, "prometheus": Role.metrics}, "only hashes, and Prometheus's own"
+    for ingress in stack.of_kind("Ingress"):
+        (rule,) = ingress.manifest()["spec"]["rules"]
+        paths = rule["http"]["paths"]
+        assert {p["path"] for p in paths} == API_ROUTES and {p["pathType"] for p in paths} == {"Exact"}
+    for monitor in stack.of_kind("ServiceMonitor"):
+        (endpoint,) = monitor.manifest()["spec"]["endpoints"]
+        assert endpoint["authorization"]["credentials"] == {"name": "pigeonhole-metrics-key", "key": "token"}
+
+
+def test_a_stack_without_api_keys_is_refused_rather_than_served_open() -> None:
+    with pytest.raises(RenderError, match="pigeonhole:apiKeys is needed: the service refuses to run open"):
+        render("dev")

@@ -27,7 +27,8 @@ from pigeonhole.demo import replay
 from pigeonhole.model.registry import DEFAULT_DATASET
 from pigeonhole.model.synthetic import generate
 from pigeonhole.monitoring.trigger import job_from_template
-from tests.infra.conftest import rendered_stack
+from pigeonhole.serving.auth import bearer
+from tests.infra.conftest import WEB_KEY, rendered_stack
 from tests.infra.topology import Topology, TopologyError
 
 pytestmark = pytest.mark.postgres
@@ -90,10 +91,11 @@ def test_the_dev_stack_closes_the_loop_from_its_manifests(tmp_path: Path, postgr
         service_url = topology.port_forward("pigeonhole-service", 80)
         with (
             topology.step("traffic: 1,500 drifted listings, sellers' feedback for half"),
-            httpx.Client(base_url=service_url, timeout=60) as client,
+            httpx.Client(base_url=service_url, timeout=60, headers=bearer(WEB_KEY)) as client,
         ):
-            versions = replay(client, generate(1500, seed=13, drift=1.0), 2, 0.5, Progress(disable=True), "")
-            assert versions == "1"
+            assert client.get("/metrics").status_code == 403, "the web app's key reads no metrics"
+            replayed = replay(client, generate(1500, seed=13, drift=1.0), 2, 0.5, Progress(disable=True), "")
+            assert replayed.versions == "1" and replayed.refused == 0
 
         with topology.step("the drift CronJob's command: drift, and its trigger creates the retrain Job"):
             drift_cronjob = topology.named("CronJob", "pigeonhole-drift")
@@ -127,7 +129,9 @@ def _status(url: str) -> int:
 def _served_version(url: str) -> str | None:
     try:
         return str(
-            httpx.post(f"{url}/suggest", json={"title": "iPhone 12 mini"}, timeout=10).json()["model_version"]
+            httpx.post(
+                f"{url}/suggest", json={"title": "iPhone 12 mini"}, headers=bearer(WEB_KEY), timeout=10
+            ).json()["model_version"]
         )
     except (httpx.HTTPError, KeyError, ValueError):
         return None

@@ -169,6 +169,17 @@ class Topology:
         self._next_ip += 1
         return f"127.0.0.{self._next_ip}"
 
+    def _secret_volume(self, volume: Manifest, folder: Path) -> Path:
+        """A Secret's keys as files, as the kubelet projects them."""
+        name = volume["secret"]["secretName"]
+        if name not in self.secrets:
+            raise TopologyError(f"volume {volume['name']}: no Secret {name}")
+        path = folder / "volumes" / volume["name"]
+        path.mkdir(parents=True, exist_ok=True)
+        for key, value in self.secrets[name].items():
+            (path / key).write_text(value)
+        return path
+
     def _volumes(self, pod: Manifest, folder: Path) -> dict[str, Path]:
         """Mount path -> local folder: emptyDir per pod, a claim's folder shared by its pods."""
         by_volume: dict[str, Path] = {}
@@ -178,8 +189,10 @@ class Topology:
             elif "persistentVolumeClaim" in volume:
                 claim = volume["persistentVolumeClaim"]["claimName"]
                 by_volume[volume["name"]] = self.claims.setdefault(claim, self.root / "claims" / claim)
+            elif "secret" in volume:
+                by_volume[volume["name"]] = self._secret_volume(volume, folder)
             else:
-                raise TopologyError(f"volume {volume['name']}: only emptyDir and PVCs are run here")
+                raise TopologyError(f"volume {volume['name']}: only emptyDir, PVCs and Secrets are run here")
         mounts = {}
         for container in pod["containers"]:
             for mount in container.get("volumeMounts", []):

@@ -2,7 +2,9 @@
 
 Rolling updates add a pod before removing one (maxUnavailable 0), readiness is BentoML's /readyz
 (not ready until a champion is loaded), the HPA scales on CPU and the PodDisruptionBudget keeps
-node drains from taking more than one pod at a time.
+node drains from taking more than one pod at a time. The callers' key file is a mounted Secret
+(rotating a key is a Secret update, which the pods pick up without a restart), and the Ingress
+publishes only the public API: /reload, /metrics and the docs stay inside the cluster.
 """
 
 from __future__ import annotations
@@ -12,17 +14,30 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pigeonhole.core.settings import setting_env
+from pigeonhole.serving.auth import API_ROUTES
 from pigeonhole_infra import pods
 from pigeonhole_infra.components.cluster_addons import CLUSTER_ISSUER
 from pigeonhole_infra.config import ServiceConfig
 
 NAME = "pigeonhole-service"
 PORT = 3000
+KEYS_DIR = "/etc/pigeonhole/keys"
 
 
 def serve_command() -> list[str]:
     """The README's `pigeonhole serve`, on every interface of the pod: the champion, following promotions."""
     return ["pigeonhole", "serve", "--host", "0.0.0.0", "--port", str(PORT)]
+
+
+@dataclass(frozen=True)
+class ServiceCredentials:
+    """Secret names: the callers' key file (key `api-keys.json`), the feedback-token signing key
+    (key `key`) and Prometheus's metrics key (key `token`)."""
+
+    key_file: pulumi.Input[str]
+    signing_key: pulumi.Input[str]
+    metrics_key: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,7 @@ class ModelServiceArgs:
     config: ServiceConfig
     mlflow_url: pulumi.Input[str]
     database_secret: pulumi.Input[str]  # key `url`: the prediction log's PostgreSQL URL
+    credentials: ServiceCredentials
 
 
 class ModelService(pulumi.ComponentResource):
@@ -44,6 +60,13 @@ class ModelService(pulumi.ComponentResource):
         selector = pods.labels("service")
         account = pods.service_account(f"{name}-sa", NAME, args.namespace, "service", child, image=args.image)
         tmp_volume, tmp_mount = pods.scratch()
+        keys_volume = k8s.core.v1.VolumeArgs(
+            name="api-keys",
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=args.credentials.key_file, default_mode=0o440
+            ),
+        )
+        keys_mount = k8s.core.v1.VolumeMountArgs(name="api-keys", mount_path=KEYS_DIR, read_only=True)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=pods.metadata(NAME, args.namespace, "service"),
@@ -71,8 +94,18 @@ class ModelService(pulumi.ComponentResource):
                                 command=serve_command(),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                                 env=[
-                                    *pods.settings_env({"workers": str(cfg.workers)}),
+                                    *pods.settings_env(
+                                        {
+                                            "workers": str(cfg.workers),
+                                            "api_keys_file": f"{KEYS_DIR}/api-keys.json",
+                                        }
+                                    ),
                                     *pods.platform_env(args.mlflow_url, args.database_secret),
+                                    pods.secret_env(
+                                        setting_env("feedback_signing_key"),
+                                        args.credentials.signing_key,
+                                        "key",
+                                    ),
                                 ],
                                 security_context=pods.container_security(),
                                 resources=pods.resources(
@@ -93,10 +126,10 @@ class ModelService(pulumi.ComponentResource):
                                     period_seconds=5,
                                     failure_threshold=2,
                                 ),
-                                volume_mounts=[tmp_mount],
+                                volume_mounts=[tmp_mount, keys_mount],
                             )
                         ],
-                        volumes=[tmp_volume],
+                        volumes=[tmp_volume, keys_volume],
                     ),
                 ),
             ),
@@ -165,10 +198,11 @@ class ModelService(pulumi.ComponentResource):
                     k8s.networking.v1.IngressRuleArgs(
                         host=host,
                         http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            # the public API only: everything else answers 404 at the edge
                             paths=[
                                 k8s.networking.v1.HTTPIngressPathArgs(
-                                    path="/",
-                                    path_type="Prefix",
+                                    path=route,
+                                    path_type="Exact",
                                     backend=k8s.networking.v1.IngressBackendArgs(
                                         service=k8s.networking.v1.IngressServiceBackendArgs(
                                             name=service.metadata.name,
@@ -176,6 +210,7 @@ class ModelService(pulumi.ComponentResource):
                                         )
                                     ),
                                 )
+                                for route in sorted(API_ROUTES)
                             ]
                         ),
                     )

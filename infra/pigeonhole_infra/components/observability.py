@@ -22,6 +22,7 @@ class ObservabilityArgs:
     namespace: pulumi.Input[str]
     service_component: str
     prometheus_release: str
+    metrics_key_secret: pulumi.Input[str]  # key `token`: a metrics-role API key of the service
 
 
 class Observability(pulumi.ComponentResource):
@@ -42,7 +43,18 @@ class Observability(pulumi.ComponentResource):
             ),
             spec={
                 "selector": {"matchLabels": pods.labels(args.service_component)},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                "endpoints": [
+                    {
+                        "port": "http",
+                        "path": "/metrics",
+                        "interval": "30s",
+                        # /metrics needs a key too; Prometheus holds one that can read nothing else
+                        "authorization": {
+                            "type": "Bearer",
+                            "credentials": {"name": args.metrics_key_secret, "key": "token"},
+                        },
+                    }
+                ],
             },
             opts=child,
         )
