@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +25,9 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from pigeonhole.core.errors import ExitCode, UserError
+
+if TYPE_CHECKING:
+    from pigeonhole.serving.auth import KeyRing
 from pigeonhole.core.settings import (
     RareClassPolicy,
     Settings,
@@ -516,6 +519,12 @@ def serve(
     os.execv(sys.executable, command)  # BentoML owns the process from here: signals, workers, shutdown
 
 
+def _key_ring(file: Path | None, home: Path | None) -> KeyRing:
+    from pigeonhole.serving.auth import KeyRing
+
+    return KeyRing(file or get_settings(home=home).keys_path)
+
+
 @keys_app.command("add")
 @_friendly_errors
 def keys_add(
@@ -535,11 +544,11 @@ def keys_add(
     To rotate: add a second key for the caller, switch it over, then `pigeonhole keys revoke`. A
     running service rereads the file when it changes (in a cluster: update the Secret).
     """
-    from pigeonhole.serving.auth import KeyRing, Role
+    from pigeonhole.serving.auth import Role
 
     if role not in Role.__members__:
         raise typer.BadParameter(f"--role must be one of {', '.join(Role)}, not {role!r}")
-    ring = KeyRing(file or get_settings(home=home).keys_path)
+    ring = _key_ring(file, home)
     key = ring.add(caller, Role(role))
     console.print(f"added a {role} key for {caller} to {ring.path}; it is shown only now:", highlight=False)
     out.print(key, highlight=False)
@@ -549,10 +558,8 @@ def keys_add(
 @_friendly_errors
 def keys_list(file: KeyFileOption = None, home: HomeOption = None) -> None:
     """Who holds keys, with which role, since when (the keys themselves are not stored)."""
-    from pigeonhole.serving.auth import KeyRing
-
     table = Table("caller", "role", "created", "sha256 (first 12)")
-    for entry in KeyRing(file or get_settings(home=home).keys_path).entries():
+    for entry in _key_ring(file, home).entries():
         table.add_row(entry.caller, entry.role, entry.created, entry.sha256[:12])
     out.print(table)
 
@@ -565,9 +572,7 @@ def keys_revoke(
     home: HomeOption = None,
 ) -> None:
     """Remove every key of CALLER: its next request gets 401."""
-    from pigeonhole.serving.auth import KeyRing
-
-    ring = KeyRing(file or get_settings(home=home).keys_path)
+    ring = _key_ring(file, home)
     removed = ring.revoke(caller)
     if not removed:
         raise UserError(f"{caller!r} holds no key in {ring.path}")

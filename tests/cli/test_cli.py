@@ -96,3 +96,19 @@ def test_generate_validate_train_promote_rollback_round_trip(tmp_path: Path) -> 
 def test_promote_without_any_model_says_what_to_do(tmp_path: Path) -> None:
     result = runner.invoke(app, ["promote", "--home", str(tmp_path / "state")])
     assert result.exit_code == 2 and "run `pigeonhole train` first" in result.output
+
+
+def test_keys_are_shown_once_and_stored_only_as_hashes(tmp_path: Path) -> None:
+    runner, file = CliRunner(), str(tmp_path / "keys.json")
+    added = runner.invoke(app, ["keys", "add", "web-app", "--file", file])
+    assert added.exit_code == 0, added.output
+    key = added.stdout.strip().splitlines()[-1]
+    assert key.startswith("ph_") and len(key) > 40
+    listed = runner.invoke(app, ["keys", "list", "--file", file])
+    assert "web-app" in listed.output and "client" in listed.output
+    assert key not in listed.output and key not in Path(file).read_text()
+    assert Path(file).stat().st_mode & 0o077 == 0, "only the owner may read the key file"
+    wrong_role = runner.invoke(app, ["keys", "add", "x", "--role", "root", "--file", file])
+    assert wrong_role.exit_code == 2 and "client, metrics, admin" in wrong_role.output
+    nobody = runner.invoke(app, ["keys", "revoke", "nobody", "--file", file])
+    assert nobody.exit_code == 2 and "holds no key" in nobody.output
