@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import celpy
 import pytest
 
+from pigeonhole.monitoring.trigger import job_from_template
 from pigeonhole.serving.auth import API_ROUTES, Role, parse_key_file
 from pigeonhole_infra.policies import Manifest, pod_specs
 from tests.infra.render import Rendered, RenderError, render, stack_config
@@ -53,7 +57,13 @@ def env(manifest: Manifest) -> dict[str, Any]:
 
 
 # the cluster-wide prerequisites the stack installs, and the namespace itself
-CLUSTER_SCOPED = {"Namespace", "StorageClass", "ClusterIssuer"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "StorageClass",
+    "ClusterIssuer",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 
 
 def test_each_stack_provisions_its_own_kind_of_cluster(stack: Rendered) -> None:
@@ -303,3 +313,42 @@ def test_only_the_public_api_is_published_and_every_caller_holds_a_key(stack: Re
 def test_a_stack_without_api_keys_is_refused_rather_than_served_open() -> None:
     with pytest.raises(RenderError, match="pigeonhole:apiKeys is needed: the service refuses to run open"):
         render("dev")
+
+
+def _cel(expression: str, **variables: Any) -> bool:
+    """Evaluate a CEL expression as the API server would, over JSON objects."""
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(expression))
+    return bool(program.evaluate({name: celpy.json_to_cel(value) for name, value in variables.items()}))
+
+
+def test_the_drift_job_may_start_only_the_retraining_job_of_its_template(stack: Rendered) -> None:
+    """RBAC lets the drift account create Jobs; the admission policy lets it create only this one."""
+    (policy,) = [r.manifest() for r in stack.of_kind("ValidatingAdmissionPolicy")]
+    (binding,) = [r.manifest() for r in stack.of_kind("ValidatingAdmissionPolicyBinding")]
+    namespace = stack.named("Namespace", "pigeonhole")["metadata"]["name"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["paramRef"] == {
+        "name": "pigeonhole-retrain",
+        "namespace": namespace,
+        "parameterNotFoundAction": "Deny",
+    }
+    assert binding["spec"]["validationActions"] == ["Deny"] and policy["spec"]["failurePolicy"] == "Fail"
+    (condition,) = policy["spec"]["matchConditions"]
+    drift = {"userInfo": {"username": f"system:serviceaccount:{namespace}:pigeonhole-drift"}}
+    other = {"userInfo": {"username": f"system:serviceaccount:{namespace}:default"}}
+    assert _cel(condition["expression"], request=drift) and not _cel(condition["expression"], request=other)
+
+    cronjob = stack.named("CronJob", "pigeonhole-retrain")
+    job = job_from_template(cronjob, datetime.now(UTC))
+    (validation,) = policy["spec"]["validations"]
+    assert _cel(validation["expression"], object=job, params=cronjob), "the trigger's own Job is admitted"
+    for tamper in (
+        lambda pod: pod["containers"][0].update(image="evil/miner:1"),
+        lambda pod: pod["containers"][0].update(command=["sh", "-c", "cat /secrets/*"]),
+        lambda pod: pod.update(serviceAccountName="pigeonhole-mlflow"),
+        lambda pod: pod.setdefault("volumes", []).append({"name": "s", "secret": {"secretName": "x"}}),
+    ):
+        changed = copy.deepcopy(job)
+        tamper(changed["spec"]["template"]["spec"])
+        assert not _cel(validation["expression"], object=changed, params=cronjob)

@@ -1,7 +1,11 @@
 """The drift CronJob: `pigeonhole monitor drift` on a schedule, allowed to start only a retraining.
 
 Its ServiceAccount's Role reads one object, the retraining CronJob (the Job template), and creates
-Jobs, in this namespace only; nothing else in the cluster is reachable with its token.
+Jobs, in this namespace only; nothing else in the cluster is reachable with its token. RBAC cannot
+say *which* Job, so a ValidatingAdmissionPolicy (Kubernetes 1.30+) does: a Job this account creates
+must run exactly the pod of the retraining CronJob's template (its image, command, env, volumes,
+service account), so a stolen drift token cannot start a pod that mounts other Secrets or borrows
+another account's cloud role.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pigeonhole_infra.components.reports_ui import MOUNT, ReportsUI
 from pigeonhole_infra.config import DriftConfig
 
 NAME = "pigeonhole-drift"
+# CEL, evaluated by the API server with the retraining CronJob as the policy's parameter
+JOB_IS_THE_TEMPLATE = "object.spec.template.spec == params.spec.jobTemplate.spec.template.spec"
 
 
 def drift_command(cfg: DriftConfig) -> list[str]:
@@ -86,6 +92,7 @@ class DriftMonitor(pulumi.ComponentResource):
                 *pods.settings_env({"github_repository": cfg.github_repository or ""}),
                 pods.secret_env("GITHUB_TOKEN", args.github_secret, "token"),
             ]
+        self._jobs_only_from_template(name, args, child)
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=pods.metadata(NAME, args.namespace, "drift"),
@@ -112,3 +119,64 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({})
+
+    @staticmethod
+    def _jobs_only_from_template(name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions) -> None:
+        """The admission policy and its binding (cluster-scoped: named after the namespace)."""
+        admission = k8s.admissionregistration.v1
+        policy = admission.ValidatingAdmissionPolicy(
+            f"{name}-jobs-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=pulumi.Output.concat(NAME, "-jobs-", args.namespace), labels=pods.labels("drift")
+            ),
+            spec=admission.ValidatingAdmissionPolicySpecArgs(
+                failure_policy="Fail",
+                param_kind=admission.ParamKindArgs(api_version="batch/v1", kind="CronJob"),
+                match_constraints=admission.MatchResourcesArgs(
+                    resource_rules=[
+                        admission.NamedRuleWithOperationsArgs(
+                            api_groups=["batch"],
+                            api_versions=["v1"],
+                            operations=["CREATE"],
+                            resources=["jobs"],
+                        )
+                    ]
+                ),
+                match_conditions=[
+                    admission.MatchConditionArgs(
+                        name="created-by-the-drift-job",
+                        expression=pulumi.Output.concat(
+                            "request.userInfo.username == 'system:serviceaccount:",
+                            args.namespace,
+                            f":{NAME}'",
+                        ),
+                    )
+                ],
+                validations=[
+                    admission.ValidationArgs(
+                        expression=JOB_IS_THE_TEMPLATE,
+                        message="the drift job may start only the retraining Job its CronJob templates",
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+        admission.ValidatingAdmissionPolicyBinding(
+            f"{name}-jobs-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy.metadata.name, labels=pods.labels("drift")),
+            spec=admission.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=policy.metadata.name,
+                param_ref=admission.ParamRefArgs(
+                    name=args.retrain_template,
+                    namespace=args.namespace,
+                    parameter_not_found_action="Deny",
+                ),
+                validation_actions=["Deny"],
+                match_resources=admission.MatchResourcesArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": args.namespace}
+                    )
+                ),
+            ),
+            opts=opts,
+        )
