@@ -343,6 +343,8 @@ def where_to_look(settings: Settings, results: list[PhaseResult]) -> list[str]:
         f"all reports: {Path(settings.reports_location) / 'index.html'}",
         f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.resolved_tracking_uri}",
         f"Evidently UI: .venv/bin/evidently ui --workspace {Path(settings.reports_location) / 'workspace'}",
+        f"serve it yourself: .venv/bin/pigeonhole keys add me --home {settings.home} (prints your API key), "
+        f"then .venv/bin/pigeonhole serve --home {settings.home}",
     ]
     return lines
 

@@ -7,13 +7,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import celpy
 import pytest
 
 from pigeonhole.monitoring.trigger import job_from_template
 from pigeonhole.serving.auth import API_ROUTES, Role, parse_key_file
 from pigeonhole_infra.policies import Manifest, pod_specs
 from tests.infra.render import Rendered, RenderError, render, stack_config
+from tests.infra.topology import cel
 
 AWS_TYPES = {"awsx:ec2:Vpc", "eks:index:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:rds/instance:Instance"}
 
@@ -315,13 +315,6 @@ def test_a_stack_without_api_keys_is_refused_rather_than_served_open() -> None:
         render("dev")
 
 
-def _cel(expression: str, **variables: Any) -> bool:
-    """Evaluate a CEL expression as the API server would, over JSON objects."""
-    environment = celpy.Environment()
-    program = environment.program(environment.compile(expression))
-    return bool(program.evaluate({name: celpy.json_to_cel(value) for name, value in variables.items()}))
-
-
 def test_the_drift_job_may_start_only_the_retraining_job_of_its_template(stack: Rendered) -> None:
     """RBAC lets the drift account create Jobs; the admission policy lets it create only this one."""
     (policy,) = [r.manifest() for r in stack.of_kind("ValidatingAdmissionPolicy")]
@@ -337,12 +330,12 @@ def test_the_drift_job_may_start_only_the_retraining_job_of_its_template(stack: 
     (condition,) = policy["spec"]["matchConditions"]
     drift = {"userInfo": {"username": f"system:serviceaccount:{namespace}:pigeonhole-drift"}}
     other = {"userInfo": {"username": f"system:serviceaccount:{namespace}:default"}}
-    assert _cel(condition["expression"], request=drift) and not _cel(condition["expression"], request=other)
+    assert cel(condition["expression"], request=drift) and not cel(condition["expression"], request=other)
 
     cronjob = stack.named("CronJob", "pigeonhole-retrain")
     job = job_from_template(cronjob, datetime.now(UTC))
     (validation,) = policy["spec"]["validations"]
-    assert _cel(validation["expression"], object=job, params=cronjob), "the trigger's own Job is admitted"
+    assert cel(validation["expression"], object=job, params=cronjob), "the trigger's own Job is admitted"
     for tamper in (
         lambda pod: pod["containers"][0].update(image="evil/miner:1"),
         lambda pod: pod["containers"][0].update(command=["sh", "-c", "cat /secrets/*"]),
@@ -351,4 +344,4 @@ def test_the_drift_job_may_start_only_the_retraining_job_of_its_template(stack: 
     ):
         changed = copy.deepcopy(job)
         tamper(changed["spec"]["template"]["spec"])
-        assert not _cel(validation["expression"], object=changed, params=cronjob)
+        assert not cel(validation["expression"], object=changed, params=cronjob)

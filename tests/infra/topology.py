@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import celpy
 import httpx
 import psycopg
 
@@ -337,6 +338,13 @@ class Topology:
         self.api.close()
 
 
+def cel(expression: str, **variables: Any) -> bool:
+    """Evaluate a CEL expression over JSON objects, as the API server evaluates admission policies."""
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(expression))
+    return bool(program.evaluate({name: celpy.json_to_cel(value) for name, value in variables.items()}))
+
+
 def _expand(text: str, env: dict[str, str]) -> str:
     """The kubelet's `$(VAR)` expansion from the container's own environment."""
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), text)
@@ -409,11 +417,35 @@ class FakeApiServer:
         shutil.copy(self.cert, folder / "ca.crt")
         return folder
 
-    def allowed(self, token: str, verb: str, resource: str, name: str | None) -> bool:
+    @staticmethod
+    def account_of(token: str) -> str | None:
         scheme, _, credential = token.partition(" ")
         if scheme.lower() != "bearer" or not credential.startswith("serviceaccount:"):
+            return None
+        return credential.removeprefix("serviceaccount:")
+
+    def refusal(self, account: str, job: Manifest) -> str | None:
+        """What the rendered ValidatingAdmissionPolicies say of ``account`` creating ``job``, their
+        CEL evaluated as the API server does, each with its binding's parameter object."""
+        request = {"userInfo": {"username": f"system:serviceaccount:{self.topology.namespace}:{account}"}}
+        for binding in (
+            m for m in self.topology.manifests if m["kind"] == "ValidatingAdmissionPolicyBinding"
+        ):
+            policy = self.topology.named("ValidatingAdmissionPolicy", binding["spec"]["policyName"])
+            if not all(
+                cel(c["expression"], request=request) for c in policy["spec"].get("matchConditions", [])
+            ):
+                continue
+            params = self.topology.named("CronJob", binding["spec"]["paramRef"]["name"])
+            for validation in policy["spec"]["validations"]:
+                if not cel(validation["expression"], object=job, params=params, request=request):
+                    return str(validation["message"])
+        return None
+
+    def allowed(self, token: str, verb: str, resource: str, name: str | None) -> bool:
+        account = self.account_of(token)
+        if account is None:
             return False
-        account = credential.removeprefix("serviceaccount:")
         roles = {
             b["roleRef"]["name"]
             for b in self.topology.manifests
@@ -482,5 +514,9 @@ class _ApiHandler(BaseHTTPRequestHandler):
         if route is None:
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        refused = self.api.refusal(self.api.account_of(self.headers["Authorization"]) or "", body)
+        if refused is not None:
+            self._answer(422, {"kind": "Status", "status": "Failure", "code": 422, "message": refused})
+            return
         self.api.topology.jobs_created.append(body)
         self._answer(201, body)
