@@ -78,6 +78,26 @@ def test_round_trip_by_time_window(sink: LogSink) -> None:
     assert list(slim.columns) == ["request_id", "ts", "title"] and slim["title"].tolist() == [recent.title]
 
 
+@pytest.mark.postgres
+def test_a_log_table_of_an_older_release_gains_the_new_fields(postgres_database: str) -> None:
+    """Upgrading the service must not stop feedback: the old table gets the caller column."""
+    dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE feedback (id bigserial PRIMARY KEY, request_id text, listing_id text, "
+            "chosen_category text NOT NULL, accepted boolean, variant text, model_version text, "
+            "ts timestamptz NOT NULL)"
+        )
+        conn.execute("INSERT INTO feedback (chosen_category, ts) VALUES ('A', now())")
+    sink = PostgresSink(postgres_database)
+    try:
+        sink.write_feedback(_feedback(datetime.now(UTC)))
+        stored = sink.read_feedback(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
+    finally:
+        sink.close()
+    assert len(stored) == 2 and stored["caller"].tolist()[-1] == "web" and stored["caller"].isna().iloc[0]
+
+
 def test_unreachable_database_is_reported_not_crashed() -> None:
     sink = PostgresSink("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(SinkUnavailable):
