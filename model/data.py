@@ -154,10 +154,15 @@ def load_listings(path: Path) -> pd.DataFrame:
     return validate(read_table(path), source=str(path))
 
 
-def label_from_path(category_path: pd.Series, depth: int) -> pd.Series:
+def label_of(category_path: str, depth: int) -> str:
     """``'A > B > C'`` at depth 2 is ``'A > B'``; shallower paths keep all their levels."""
-    levels = category_path.str.split(">").map(lambda parts: [p.strip() for p in parts if p.strip()])
-    return levels.map(lambda parts: PATH_SEPARATOR.join(parts[:depth]))
+    levels = [part.strip() for part in category_path.split(">") if part.strip()]
+    return PATH_SEPARATOR.join(levels[:depth])
+
+
+def label_from_path(category_path: pd.Series, depth: int) -> pd.Series:
+    """:func:`label_of` for every path of a column."""
+    return category_path.map(lambda path: label_of(path, depth))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
-from pigeonhole.model.data import label_from_path
+from pigeonhole.model.data import label_of
 from pigeonhole.model.predict import Predictor
 from pigeonhole.model.registry import CHALLENGER, CHAMPION
 from pigeonhole.prediction_log.recorder import PredictionRecorder
@@ -49,6 +49,11 @@ class LoadedModel:
     name: str
     version: str
     predictor: Predictor
+    categories: frozenset[str]  # what feedback may choose: the classes it can suggest
+
+    @classmethod
+    def of(cls, name: str, version: str, predictor: Predictor) -> LoadedModel:
+        return cls(name, version, predictor, frozenset(str(c) for c in predictor.classes))
 
 
 class ModelHolder:
@@ -83,11 +88,11 @@ class ModelHolder:
             log.error("could not load model: %s", self.error)
             return False
 
-    def categories(self, version: str) -> set[str]:
+    def categories(self, version: str) -> frozenset[str]:
         """The categories model ``version`` can suggest (the champion's when it is no longer loaded)."""
         models = self.models
         loaded = next((m for m in models.values() if m.version == version), models.get(CHAMPION))
-        return set() if loaded is None else {str(c) for c in loaded.predictor.classes}
+        return frozenset() if loaded is None else loaded.categories
 
     def _needs_challenger(self) -> bool:
         return self.settings.challenger_share > 0 or self.settings.shadow
@@ -122,7 +127,7 @@ class ModelHolder:
         current = self.models.get(alias)
         if current is not None and current.version == str(version.version):
             return current
-        return LoadedModel(self.settings.model_name, str(version.version), load_predictor(version))
+        return LoadedModel.of(self.settings.model_name, str(version.version), load_predictor(version))
 
 
 def share_of(listing_id: str) -> float:
@@ -264,7 +269,7 @@ class SuggestionEngine:
 
     def _known_category(self, chosen: str, version: str) -> str:
         """``chosen`` at the model's depth, if it is one of the model's real categories."""
-        label = str(label_from_path(pd.Series([chosen]), self.settings.depth).iloc[0])
+        label = label_of(chosen, self.settings.depth)
         if label == self.settings.rare_bucket or label not in self.holder.categories(version):
             raise FeedbackRefused(
                 422,
