@@ -5,16 +5,27 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
-$(BIN)/pigeonhole: pyproject.toml requirements.txt
+# Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
+# already holds every dependency), then the project itself without build isolation: nothing is resolved
+# or fetched unhashed. `pip check` proves the locked set is consistent.
+$(BIN)/pigeonhole: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,infra]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
-setup: $(BIN)/pigeonhole ## create .venv with the project and its dev tools
+setup: $(BIN)/pigeonhole ## create .venv with the project and its dev tools, from requirements-dev.lock
+
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command 'make lock'
+
+lock: setup ## re-resolve the hashed lock files after editing requirements.txt or pyproject.toml's extras
+	$(UV_COMPILE) pyproject.toml --extra dev --extra infra -o requirements-dev.lock
+	$(UV_COMPILE) requirements.txt -c requirements-dev.lock -o requirements.lock
 
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)
 	$(BIN)/pigeonhole demo
@@ -97,8 +108,9 @@ image: setup ## the platform image: the Bento of the service and its code, conta
 	$(BIN)/pigeonhole build
 	BENTOML_HOME=$(BENTOML_HOME) $(BIN)/bentoml containerize pigeonhole:latest --image-tag $(IMAGE_NAME)
 
-image-name: ## prints image=IMAGE, lower-cased (a GitHub step output line)
-	@echo image=$(IMAGE_NAME)
+# the registry's digest, not the tag: a tag can be moved, so every stack runs exactly the pushed build
+image-name: ## prints image=NAME@sha256:DIGEST of the pushed IMAGE (a GitHub step output line; after push-image)
+	@echo image=$$(docker inspect --format '{{index .RepoDigests 0}}' $(IMAGE_NAME))
 
 push-image: ## push IMAGE (log in to the registry first)
 	docker push $(IMAGE_NAME)

@@ -48,7 +48,11 @@ keys_app = typer.Typer(
     help="API keys for the service's callers: made here, shown once, stored only as hashes.",
     no_args_is_help=True,
 )
+db_app = typer.Typer(
+    help="The deployed platform's PostgreSQL: a role per component, least privilege.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
@@ -577,6 +581,38 @@ def keys_revoke(
     if not removed:
         raise UserError(f"{caller!r} holds no key in {ring.path}")
     out.print(f"revoked {removed} key(s) of {caller}")
+
+
+def _role_url(envvar: str, whose: str) -> Any:
+    return typer.Option(
+        envvar=envvar, show_default=False, help=f"{whose} (postgresql://USER:PASSWORD@HOST/DB)."
+    )
+
+
+@db_app.command("setup")
+@_friendly_errors
+def db_setup(
+    admin_url: Annotated[str, _role_url("PIGEONHOLE_DB_ADMIN_URL", "The server's administrator")],
+    registry_url: Annotated[str, _role_url("PIGEONHOLE_DB_REGISTRY_URL", "MLflow's backend role")],
+    log_url: Annotated[str, _role_url("PIGEONHOLE_DB_LOG_URL", "The prediction log's owner")],
+    writer_url: Annotated[str, _role_url("PIGEONHOLE_DB_LOG_WRITER_URL", "The service's insert-only role")],
+) -> None:
+    """Create (or update) the registry's and the log's roles, databases and tables, least privilege.
+
+    The service's role may only insert into the log; the registry's database admits its own role alone.
+    Safe to run again: passwords are reset to the URLs' and grants re-applied. A deployed stack runs it
+    as the `pigeonhole-db-setup` Job before anything connects.
+    """
+    import psycopg
+
+    from pigeonhole.prediction_log.database import setup_databases
+
+    try:
+        done = setup_databases(admin_url, registry_url, log_url, writer_url)
+    except (psycopg.Error, ValueError) as exc:
+        raise UserError(f"database setup failed: {str(exc).strip()}") from None
+    for line in done:
+        out.print(line, highlight=False)
 
 
 @app.command()

@@ -157,10 +157,38 @@ def _table_sql(
 SCHEMA_SQL = _table_sql("predictions", PredictionRecord, "request_id") + _table_sql(
     "feedback", FeedbackRecord, "id", ("id bigserial",)
 )
+TABLES = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
+
+
+def migrate(conn: psycopg.Connection[Any]) -> bool:
+    """Create or upgrade the two tables unless they already have every column; True when it changed them.
+
+    Checking first lets a role that may only insert (the deployed service's) use tables its owner made,
+    while a local run's single role creates them on first use.
+    """
+    present = set(
+        conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+            (list(TABLES),),
+        ).fetchall()
+    )
+    if {(table, column) for table, columns in TABLES.items() for column in columns} <= present:
+        return False
+    try:
+        with conn.transaction():
+            conn.execute(SCHEMA_SQL)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise SinkUnavailable(
+            "the log's tables are missing or out of date, and this role may not change them: "
+            "the database's owner runs `pigeonhole db setup`"
+        ) from exc
+    return True
 
 
 class PostgresSink:
-    """Two tables, created on first use. Reconnects after the server restarts."""
+    """Two tables, created on first use when the role may (else made by `pigeonhole db setup`).
+    Reconnects after the server restarts."""
 
     def __init__(self, url: str) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://")
@@ -169,9 +197,14 @@ class PostgresSink:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.url, connect_timeout=3, autocommit=False)
-            with self._conn.transaction():
-                self._conn.execute(SCHEMA_SQL)
+            conn = psycopg.connect(self.url, connect_timeout=3, autocommit=False)
+            try:
+                with conn.transaction():
+                    migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     def _run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -192,10 +225,9 @@ class PostgresSink:
             tuple(Jsonb(value) if name in LIST_COLUMNS else value for name, value in as_row(r).items())
             for r in records
         ]
-        # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled
-        self._run(
-            f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING", rows
-        )
+        # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled (no
+        # conflict target: naming one needs SELECT on it, which the service's insert-only role lacks)
+        self._run(f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
 
     def write_feedback(self, record: FeedbackRecord) -> None:
         columns = ", ".join(FEEDBACK_COLUMNS)

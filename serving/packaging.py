@@ -20,7 +20,9 @@ from pathlib import Path
 from pigeonhole.core.settings import Settings
 
 PACKAGE = Path(__file__).parent.parent  # pigeonhole/, as imported (its parts are links in a checkout)
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements.txt"
+CHECKOUT = Path(__file__).resolve().parents[1]
+REQUIREMENTS = CHECKOUT / "requirements.txt"
+LOCK = CHECKOUT / "requirements.lock"
 
 
 def use_bentoml_home(settings: Settings) -> Path:
@@ -39,6 +41,11 @@ class BuiltBento:
     def dockerfile(self) -> Path:
         return self.path / "env" / "docker" / "Dockerfile"
 
+    @property
+    def lock_file(self) -> Path:
+        """What the image installs: BentoML's install.sh prefers this file to requirements.txt."""
+        return self.path / "env" / "python" / "requirements.lock.txt"
+
 
 def build_bento(settings: Settings) -> BuiltBento:
     use_bentoml_home(settings)
@@ -51,4 +58,6 @@ def build_bento(settings: Settings) -> BuiltBento:
         bento = bentoml.bentos.build_bentofile(
             str(staged / "pigeonhole" / "serving" / "bentofile.yaml"), build_ctx=context
         )
-    return BuiltBento(str(bento.tag), Path(bento.path))
+    built = BuiltBento(str(bento.tag), Path(bento.path))
+    shutil.copy(LOCK, built.lock_file)
+    return built

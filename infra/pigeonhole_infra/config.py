@@ -145,6 +145,12 @@ class StorageConfig(Section):
 class MonitoringConfig(Section):
     service_monitor: bool = Field(default=False, description="Needs the Prometheus Operator's CRDs.")
     prometheus_release: str = Field(default="kube-prometheus-stack", description="Its `release` label.")
+    namespace: str = Field(
+        default="monitoring",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Where Prometheus runs: besides the ingress controller, the only namespace that reaches "
+        "the service's port (for /metrics, with its key).",
+    )
 
 
 class PlatformConfig(Section):

@@ -136,6 +136,7 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
             mlflow_port=mlflow_server.PORT,
             postgres_port=None if access.aws else postgres.PORT,
             reports_port=reports_ui.PORT,
+            monitoring_namespace=cfg.monitoring.namespace,
         ),
         opts,
     )

@@ -206,17 +206,26 @@ def test_network_policies_guard_the_pods_they_name(stack: Rendered) -> None:
     def guarded(spec: dict[str, Any]) -> set[str]:
         return {name for name, labels in pods.items() if selects(spec["podSelector"], labels)}
 
-    def allowed(spec: dict[str, Any]) -> set[str] | None:
-        peers = spec["ingress"][0].get("from")
-        if peers is None:
-            return None  # anyone, inside or outside the cluster
-        return {
-            name for name, labels in pods.items() for peer in peers if selects(peer["podSelector"], labels)
+    def allowed(spec: dict[str, Any]) -> set[str]:
+        """This namespace's pods by name, other namespaces as `ns/NAME`; no `from` would mean anyone."""
+        peers = spec["ingress"][0]["from"]
+        namespaces = {
+            f"ns/{peer['namespaceSelector']['matchLabels']['kubernetes.io/metadata.name']}"
+            for peer in peers
+            if "namespaceSelector" in peer
         }
+        assert all("podSelector" in peer or "namespaceSelector" in peer for peer in peers)
+        local = [peer["podSelector"] for peer in peers if "namespaceSelector" not in peer]
+        return namespaces | {name for name, labels in pods.items() for peer in local if selects(peer, labels)}
 
     platform = {"pigeonhole-service", "pigeonhole-drift", "pigeonhole-retrain"}
     expected = {
-        "allow-service-from-anywhere": ({"pigeonhole-service"}, None),
+        # public traffic only through the ingress controller (which routes the API paths alone), and
+        # Prometheus for /metrics; no other pod, in this namespace or another, reaches the service
+        "allow-service-from-ingress-and-monitoring": (
+            {"pigeonhole-service"},
+            {"ns/ingress-nginx", "ns/monitoring"},
+        ),
         "allow-mlflow-from-platform": ({"pigeonhole-mlflow"}, platform),
         "allow-reports-from-namespace": ({"pigeonhole-reports"}, platform | {"pigeonhole-mlflow"}),
     }

@@ -4,6 +4,7 @@ champion once deployed; and the README's `pigeonhole serve`."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from pigeonhole.cli import app
 from pigeonhole.serving.auth import KeyRing, Role, bearer
+from pigeonhole.serving.packaging import LOCK
 from pigeonhole.serving.process import free_port, wait_until_up
 from tests.serving.conftest import start_server, stop_server
 
@@ -33,7 +35,8 @@ def test_bento_builds_without_a_champion_and_serves_the_registrys(
     manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
     assert manifest["models"] == []
     (setup_script,) = (bento_dir / "env" / "docker").glob("script__*")
-    assert f"./env/docker/{setup_script.name}" in (bento_dir / "env" / "docker" / "Dockerfile").read_text()
+    dockerfile = (bento_dir / "env" / "docker" / "Dockerfile").read_text()
+    assert f"./env/docker/{setup_script.name}" in dockerfile
     # The image's `pigeonhole` command (what the Kubernetes jobs run) works from the Bento's sources.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -66,6 +69,12 @@ def test_bento_builds_without_a_champion_and_serves_the_registrys(
     assert all(path.startswith(str(src)) for path in imported.stdout.split()), imported.stdout
     requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
     assert "pandas>=2.2,<3" in requirements and "==" not in requirements.replace("bentoml==", "")
+    # ...but the image installs the hashed lock, which BentoML's install script prefers, on a base
+    # pinned by digest: two builds of one commit get the same packages
+    assert (bento_dir / "env" / "python" / "requirements.lock.txt").read_text() == LOCK.read_text()
+    install = (bento_dir / "env" / "python" / "install.sh").read_text()
+    assert 'if [ -f "$REQUIREMENTS_LOCK" ]' in install and "PIP_ARGS=(--no-deps)" in install
+    assert re.search(r"^FROM python:3\.11\S*@sha256:[0-9a-f]{64} ", dockerfile, re.M), dockerfile
     # Served from the Bento, the champion comes from the registry the deployment points it at.
     server = start_server(
         tmp_path,

@@ -146,8 +146,16 @@ def test_ci_runs_on_every_push_and_pull_request_and_previews_infra_changes() -> 
     preview = workflow["jobs"]["preview-infra"]
     (pulumi,) = [s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["stack-name"] == "staging"
-    assert pulumi["with"]["comment-on-pr"] is True and pulumi["if"] == "steps.changed.outputs.infra == 'true'"
+    assert pulumi["if"] == "steps.changed.outputs.infra == 'true'"
     assert preview["if"] == "github.event_name == 'pull_request'"
+    # the branch's program runs with read-only credentials only; the comment is posted by a job that
+    # runs none of the branch's code
+    assert preview["permissions"] == {"contents": "read", "id-token": "write"}
+    assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_PREVIEW_TOKEN }}"}
+    assert pulumi["with"]["comment-on-pr"] is False
+    comment = workflow["jobs"]["comment-preview"]
+    assert comment["needs"] == "preview-infra" and comment["permissions"] == {"pull-requests": "write"}
+    assert not [s for s in comment["steps"] if "checkout" in s.get("uses", "") or "run" in s]
 
 
 def test_infra_changed_tells_whether_a_change_touches_infra(tmp_path: Path) -> None:

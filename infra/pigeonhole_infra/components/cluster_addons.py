@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 GP3 = "gp3"
 CLUSTER_ISSUER = "letsencrypt"
+INGRESS_NAMESPACE = "ingress-nginx"  # the controller's pods are the only public way in
 # chart versions pinned like images: an upgrade is a reviewed change
 CHARTS = {
     "ingress-nginx": ("https://kubernetes.github.io/ingress-nginx", "4.13.0"),
@@ -95,7 +96,7 @@ class ClusterAddons(pulumi.ComponentResource):
         controller = self._chart(
             name,
             "ingress-nginx",
-            "ingress-nginx",
+            INGRESS_NAMESPACE,
             {
                 "controller": {
                     "ingressClassResource": {"name": ingress_class, "default": False},

@@ -1,6 +1,8 @@
 """NetworkPolicies: deny all ingress in the namespace, then open exactly the paths the platform uses.
 
-From outside the namespace only the suggestion service is reachable. PostgreSQL accepts only MLflow
+From outside the namespace only the suggestion service is reachable, and only from the ingress
+controller's namespace (which routes the public API paths alone) and Prometheus's (for /metrics): not
+from any other pod of the cluster, nor directly from outside it. PostgreSQL accepts only MLflow
 and the pods that run pigeonhole code (service, drift, retraining); MLflow accepts those pods; the
 reports UI accepts the namespace's pods (port-forwards go through the kubelet, not the pod network).
 """
@@ -13,18 +15,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from pigeonhole_infra import pods
+from pigeonhole_infra.components.cluster_addons import INGRESS_NAMESPACE
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 PLATFORM_CODE = ["service", "drift", "retrain"]  # components that run pigeonhole code
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Let ``sources`` (components in this namespace; None = anywhere) reach ``target`` on ``port``."""
+    """Let ``sources`` (components in this namespace) and every pod of ``namespaces`` reach ``target``."""
 
     name: str
     target: str
     port: int
-    sources: list[str] | None
+    sources: list[str]
+    namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,17 @@ class NetworkPoliciesArgs:
     mlflow_port: int
     postgres_port: int | None  # None: the database is outside the cluster (RDS, its security group)
     reports_port: int
+    monitoring_namespace: str
 
     def rules(self) -> list[Rule]:
         rules = [
-            Rule("service-from-anywhere", "service", self.service_port, None),
+            Rule(
+                "service-from-ingress-and-monitoring",
+                "service",
+                self.service_port,
+                [],
+                (INGRESS_NAMESPACE, self.monitoring_namespace),
+            ),
             Rule("mlflow-from-platform", "mlflow", self.mlflow_port, PLATFORM_CODE),
             Rule("reports-from-namespace", "reports", self.reports_port, [*PLATFORM_CODE, "mlflow"]),
         ]
@@ -48,21 +60,26 @@ class NetworkPoliciesArgs:
         return rules
 
 
-def _peers(sources: list[str] | None) -> list[k8s.networking.v1.NetworkPolicyPeerArgs] | None:
-    if sources is None:
-        return None  # no `from`: any source, inside or outside the cluster
-    return [
+def _peers(rule: Rule) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    components = [
         k8s.networking.v1.NetworkPolicyPeerArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(
                 match_expressions=[
                     k8s.meta.v1.LabelSelectorRequirementArgs(
-                        key=pods.COMPONENT_LABEL, operator="In", values=sources
+                        key=pods.COMPONENT_LABEL, operator="In", values=rule.sources
                     )
                 ],
                 match_labels={"app.kubernetes.io/part-of": pods.PART_OF},
             )
         )
     ]
+    namespaces = [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAMESPACE_NAME_LABEL: namespace})
+        )
+        for namespace in rule.namespaces
+    ]
+    return (components if rule.sources else []) + namespaces
 
 
 class NetworkPolicies(pulumi.ComponentResource):
@@ -88,7 +105,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                     policy_types=["Ingress"],
                     ingress=[
                         k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=_peers(rule.sources),
+                            from_=_peers(rule),
                             ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=rule.port)],
                         )
                     ],
