@@ -592,10 +592,10 @@ def _role_url(envvar: str, whose: str) -> Any:
 @db_app.command("setup")
 @_friendly_errors
 def db_setup(
-    admin_url: Annotated[str, _role_url("PIGEONHOLE_DB_ADMIN_URL", "The server's administrator")],
-    registry_url: Annotated[str, _role_url("PIGEONHOLE_DB_REGISTRY_URL", "MLflow's backend role")],
-    log_url: Annotated[str, _role_url("PIGEONHOLE_DB_LOG_URL", "The prediction log's owner")],
-    writer_url: Annotated[str, _role_url("PIGEONHOLE_DB_LOG_WRITER_URL", "The service's insert-only role")],
+    admin_url: Annotated[str, _role_url("DB_ADMIN_URL", "The server's administrator")],
+    registry_url: Annotated[str, _role_url("DB_REGISTRY_URL", "MLflow's backend role")],
+    log_url: Annotated[str, _role_url("DB_LOG_URL", "The prediction log's owner")],
+    writer_url: Annotated[str, _role_url("DB_LOG_WRITER_URL", "The service's insert-only role")],
 ) -> None:
     """Create (or update) the registry's and the log's roles, databases and tables, least privilege.
 

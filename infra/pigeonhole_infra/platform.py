@@ -19,6 +19,7 @@ from pigeonhole_infra.cluster import ClusterAccess, provision
 from pigeonhole_infra.components import mlflow_server, model_service, postgres, reports_ui
 from pigeonhole_infra.components.aws_backing import AwsBacking, AwsBackingArgs
 from pigeonhole_infra.components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from pigeonhole_infra.components.database_setup import DatabaseSetup, DatabaseSetupArgs
 from pigeonhole_infra.components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from pigeonhole_infra.components.mlflow_server import MlflowServer, MlflowServerArgs
 from pigeonhole_infra.components.model_service import ModelService, ModelServiceArgs, ServiceCredentials
@@ -29,9 +30,15 @@ from pigeonhole_infra.components.reports_ui import ReportsUI, ReportsUIArgs
 from pigeonhole_infra.components.retrain_job import RetrainJob, RetrainJobArgs
 from pigeonhole_infra.config import ConfigError, PlatformConfig, load
 
-# MLflow's registry and the prediction log share one database (their tables never collide)
-DATABASE_USER = "pigeonhole"
-DATABASE_NAME = "pigeonhole"
+# One PostgreSQL server; its administrator (RDS's master user) only makes a role per kind of access:
+# the registry's and the log's own databases, and the service's insert-only role (`pigeonhole db setup`)
+ADMIN_USER = "pigeonhole"
+ADMIN_DATABASE = "pigeonhole"
+ROLES = {  # the Secret's key -> (role, database)
+    pods.REGISTRY_URL_KEY: ("mlflow", "mlflow"),
+    pods.LOG_URL_KEY: ("pigeonhole_log", "pigeonhole_log"),
+    pods.LOG_WRITER_URL_KEY: ("pigeonhole_log_writer", "pigeonhole_log"),
+}
 DATABASE_SECRET = "pigeonhole-database"
 GITHUB_SECRET = "pigeonhole-github"
 PULL_SECRET = "pigeonhole-pull"
@@ -52,10 +59,22 @@ class StackOutputs:
 
 @dataclass(frozen=True)
 class Database:
-    host: pulumi.Output[str]
+    server: pulumi.Resource  # what must exist before the roles are made (the StatefulSet, RDS)
     secret: pulumi.Output[str]
     artifacts_uri: pulumi.Output[str] | None
     mlflow_annotations: dict[str, pulumi.Input[str]]
+
+
+def _roles_ready(
+    database: Database, namespace: pulumi.Output[str], image: pods.Image, opts: pulumi.ResourceOptions
+) -> pulumi.ResourceOptions:
+    """Runs `pigeonhole db setup`; the options every component that connects to the database takes."""
+    setup = DatabaseSetup(
+        "db-setup",
+        DatabaseSetupArgs(namespace, image, database.secret),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[database.server])),
+    )
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[setup.job]))
 
 
 def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
@@ -91,23 +110,23 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
     database = _database(cfg, access, ns, opts)
     github_secret = _github_secret(cfg, ns, opts)
     image = pods.Image(cfg.image, _pull_secret(cfg, ns, opts))
+    connected = _roles_ready(database, ns, image, opts)
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(
             namespace=ns,
             image=image,
-            database_host=database.host,
-            database_user=DATABASE_USER,
-            database_name=DATABASE_NAME,
             database_secret=database.secret,
             artifacts_uri=database.artifacts_uri,
             artifacts_gb=cfg.storage.artifacts_gb,
             service_account_annotations=database.mlflow_annotations,
         ),
-        opts,
+        connected,
     )
     reports = ReportsUI("reports", ReportsUIArgs(ns, image, cfg.storage.reports_gb), opts)
-    retrain = RetrainJob("retrain", RetrainJobArgs(ns, image, cfg.retrain, mlflow.url, database.secret), opts)
+    retrain = RetrainJob(
+        "retrain", RetrainJobArgs(ns, image, cfg.retrain, mlflow.url, database.secret), connected
+    )
     DriftMonitor(
         "drift",
         DriftMonitorArgs(
@@ -120,13 +139,13 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
             retrain_template=retrain.template_name,
             github_secret=github_secret,
         ),
-        opts,
+        connected,
     )
     credentials = _service_credentials(ns, opts)
     service = ModelService(
         "service",
         ModelServiceArgs(ns, image, cfg.service, mlflow.url, database.secret, credentials),
-        opts,
+        connected,
     )
     NetworkPolicies(
         "network",
@@ -160,8 +179,9 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
 def _database(
     cfg: PlatformConfig, access: ClusterAccess, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
 ) -> Database:
-    """PostgreSQL (RDS on eks, else in-cluster) and the Secret holding its password and URL."""
-    password = random.RandomPassword("database-password", length=32, special=False)
+    """PostgreSQL (RDS on eks, else in-cluster) and the Secret of its roles: the administrator's
+    password and URL, and one URL per role of `ROLES` (each with a random password of its own)."""
+    admin_password = random.RandomPassword("database-password", length=32, special=False)
     backing = None
     if access.aws is not None:
         backing = AwsBacking(
@@ -169,45 +189,52 @@ def _database(
             AwsBackingArgs(
                 network=access.aws,
                 database=cfg.database,
-                database_user=DATABASE_USER,
-                database_name=DATABASE_NAME,
-                database_password=password.result,
+                database_user=ADMIN_USER,
+                database_name=ADMIN_DATABASE,
+                database_password=admin_password.result,
                 namespace=cfg.namespace,
                 mlflow_service_account=mlflow_server.NAME,
                 stack=pulumi.get_stack(),
             ),
         )
-        host = backing.database_host
+        host: pulumi.Input[str] = backing.database_host
     else:
         host = postgres.service_host(namespace)
+
+    def url(user: str, password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat(f"postgresql://{user}:", password, "@", host, f":5432/{database}")
+
+    urls = {pods.ADMIN_URL_KEY: url(ADMIN_USER, admin_password.result, ADMIN_DATABASE)}
+    for key, (role, database) in ROLES.items():
+        password = random.RandomPassword(f"database-{role}-password", length=32, special=False)
+        urls[key] = url(role, password.result, database)
+    # MLflow's backend store takes SQLAlchemy's URL, which names the driver
+    urls[pods.REGISTRY_URL_KEY] = urls[pods.REGISTRY_URL_KEY].apply(
+        lambda plain: plain.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
     secret = k8s.core.v1.Secret(
         "database-secret",
         metadata=pods.metadata(DATABASE_SECRET, namespace, "database"),
         type="Opaque",
-        string_data={
-            "password": password.result,
-            "url": pulumi.Output.concat(
-                f"postgresql://{DATABASE_USER}:", password.result, "@", host, f":5432/{DATABASE_NAME}"
-            ),
-        },
+        string_data={pods.ADMIN_PASSWORD_KEY: admin_password.result, **urls},
         opts=opts,
     )
     if backing is None:
-        host = Postgres(
+        server = Postgres(
             "postgres",
             PostgresArgs(
                 namespace=namespace,
                 image=cfg.database.image,
                 storage_gb=cfg.database.storage_gb,
                 secret_name=secret.metadata.name,
-                user=DATABASE_USER,
-                database=DATABASE_NAME,
+                user=ADMIN_USER,
+                database=ADMIN_DATABASE,
             ),
             opts,
-        ).host
-        return Database(host, secret.metadata.name, None, {})
+        )
+        return Database(server, secret.metadata.name, None, {})
     return Database(
-        host,
+        backing,
         secret.metadata.name,
         backing.artifacts_uri,
         {"eks.amazonaws.com/role-arn": backing.mlflow_role_arn},

@@ -131,10 +131,19 @@ def service_account(
     )
 
 
+# The database Secret's keys: one connection URL per role (`pigeonhole db setup` makes the roles)
+ADMIN_PASSWORD_KEY = "password"  # the server's administrator: the PostgreSQL pod and the setup Job only
+ADMIN_URL_KEY = "admin-url"
+REGISTRY_URL_KEY = "registry-url"  # MLflow's backend
+LOG_URL_KEY = "log-url"  # the prediction log's owner: drift and retraining read it
+LOG_WRITER_URL_KEY = "log-writer-url"  # the service: may only insert into the log
+
+
 def platform_env(
-    mlflow_url: pulumi.Input[str], database_secret: pulumi.Input[str]
+    mlflow_url: pulumi.Input[str], database_secret: pulumi.Input[str], log_url_key: str = LOG_URL_KEY
 ) -> list[k8s.core.v1.EnvVarArgs]:
-    """What every pod running pigeonhole code needs: the registry, the prediction log, scratch state."""
+    """What every pod running pigeonhole code needs: the registry, the prediction log (as the role
+    ``log_url_key`` names), scratch state."""
     return [
         *env(
             {
@@ -146,7 +155,7 @@ def platform_env(
         ),
         # the root filesystem is read-only: all scratch state goes to the /tmp emptyDir
         *settings_env({"log_sink": LogSinkKind.postgres.value, "home": "/tmp/pigeonhole"}),
-        secret_env(setting_env("log_database_url"), database_secret, "url"),
+        secret_env(setting_env("log_database_url"), database_secret, log_url_key),
     ]
 
 

@@ -28,8 +28,9 @@ FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
 # outputs a real provider would compute; everything else echoes its inputs back
 COMPUTED: dict[str, Callable[[str], dict[str, Any]]] = {
     "command:local:Command": lambda name: {"stdout": FAKE_KUBECONFIG},
+    # one value per resource, as real random passwords differ (letters and digits, like `special=False`)
     "random:index/randomPassword:RandomPassword": lambda name: {
-        "result": "mock-database-password-0123456789"
+        "result": f"mock{name.replace('-', '')}0123456789"
     },
     "awsx:ec2:Vpc": lambda name: {
         "vpcId": "vpc-0123",

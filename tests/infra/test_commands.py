@@ -60,4 +60,21 @@ def test_mlflow_server_command_line_parses_with_mlflow(stack: Rendered) -> None:
     server: Any = mlflow_cli.commands["server"]  # type: ignore[attr-defined]
     params = server.make_context("server", line[2:]).params
     assert params["serve_artifacts"] is True and params["port"] == 5000
-    assert params["backend_store_uri"].startswith("postgresql+psycopg://pigeonhole:$(POSTGRES_PASSWORD)@")
+    assert params["backend_store_uri"] == "$(MLFLOW_BACKEND_STORE_URI)"  # the registry role's URL
+
+
+def test_the_database_setup_job_hands_the_cli_each_roles_url(
+    stack: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Job passes the URLs in the CLI's own environment variables: a misspelt name is a missing option."""
+    (container,) = [
+        c for r in stack.kubernetes() for _, c in containers(r.manifest()) if c["name"] == "db-setup"
+    ]
+    for item in container["env"]:
+        monkeypatch.setenv(item["name"], f"postgresql://{item['valueFrom']['secretKeyRef']['key']}@db/x")
+    assert parse_cli(container["command"]) == {
+        "admin_url": "postgresql://admin-url@db/x",
+        "registry_url": "postgresql://registry-url@db/x",
+        "log_url": "postgresql://log-url@db/x",
+        "writer_url": "postgresql://log-writer-url@db/x",
+    }

@@ -6,6 +6,7 @@ import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -139,19 +140,55 @@ def test_the_service_is_probed_scaled_and_never_below_capacity(stack: Rendered) 
     assert selects({"matchLabels": stack.named("Service", "pigeonhole-service")["spec"]["selector"]}, labels)
 
 
-def test_pods_find_mlflow_and_the_database_through_config_and_secrets(stack: Rendered) -> None:
-    database = stack.named("Secret", "pigeonhole-database")
-    assert set(database["stringData"]) == {"password", "url"}
-    assert database["stringData"]["url"].startswith("postgresql://pigeonhole:")
-    log_url = {"secretKeyRef": {"name": "pigeonhole-database", "key": "url"}}
-    for workload in ("pigeonhole-service", "pigeonhole-drift", "pigeonhole-retrain"):
-        kind = "Deployment" if workload == "pigeonhole-service" else "CronJob"
+def _database_key(key: str) -> dict[str, Any]:
+    return {"secretKeyRef": {"name": "pigeonhole-database", "key": key}}
+
+
+def test_each_component_connects_with_a_database_role_of_its_own(stack: Rendered) -> None:
+    urls = {
+        key: urlparse(value)
+        for key, value in stack.named("Secret", "pigeonhole-database")["stringData"].items()
+        if key != "password"
+    }
+    roles = {key: (url.username, url.path) for key, url in urls.items()}
+    assert roles == {
+        "admin-url": ("pigeonhole", "/pigeonhole"),
+        "registry-url": ("mlflow", "/mlflow"),
+        "log-url": ("pigeonhole_log", "/pigeonhole_log"),
+        "log-writer-url": ("pigeonhole_log_writer", "/pigeonhole_log"),
+    }
+    assert len({url.password for url in urls.values()}) == 4, "each role has a password of its own"
+    # the internet-facing service holds only the insert-only role; nothing but the setup Job (and the
+    # PostgreSQL pod itself) holds the administrator's credentials
+    expected = {
+        ("Deployment", "pigeonhole-service"): "log-writer-url",
+        ("CronJob", "pigeonhole-drift"): "log-url",
+        ("CronJob", "pigeonhole-retrain"): "log-url",
+    }
+    for (kind, workload), key in expected.items():
         variables = env(stack.named(kind, workload))
         assert variables["MLFLOW_TRACKING_URI"] == stack.outputs["mlflowUrl"], workload
-        assert variables["PIGEONHOLE_LOG_DATABASE_URL"] == log_url, workload
+        assert variables["PIGEONHOLE_LOG_DATABASE_URL"] == _database_key(key), workload
         assert variables["PIGEONHOLE_LOG_SINK"] == "postgres", workload
-    mlflow = env(stack.named("Deployment", "pigeonhole-mlflow"))
-    assert mlflow["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "pigeonhole-database", "key": "password"}}
+    mlflow = stack.named("Deployment", "pigeonhole-mlflow")
+    assert env(mlflow)["MLFLOW_BACKEND_STORE_URI"] == _database_key("registry-url")
+    assert "--backend-store-uri=$(MLFLOW_BACKEND_STORE_URI)" in container(mlflow)["args"]
+    assert urls["registry-url"].scheme == "postgresql+psycopg"
+    setup = stack.named("Job", "pigeonhole-db-setup")
+    assert container(setup)["command"] == ["pigeonhole", "db", "setup"]
+    assert env(setup) == {
+        "DB_ADMIN_URL": _database_key("admin-url"),
+        "DB_REGISTRY_URL": _database_key("registry-url"),
+        "DB_LOG_URL": _database_key("log-url"),
+        "DB_LOG_WRITER_URL": _database_key("log-writer-url"),
+    }
+    holders = {
+        r.inputs["metadata"]["name"]
+        for r in stack.kubernetes()
+        if r.kind != "Secret"
+        and any(k in json.dumps(r.manifest()) for k in ('"key": "admin-url"', '"key": "password"'))
+    }
+    assert holders <= {"pigeonhole-db-setup", "pigeonhole-postgres"}, holders
 
 
 def test_the_drift_cronjob_runs_on_schedule_with_its_trigger(stack: Rendered) -> None:

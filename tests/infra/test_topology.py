@@ -54,14 +54,13 @@ def test_the_dev_stack_closes_the_loop_from_its_manifests(tmp_path: Path, postgr
     data = tmp_path / "listings.csv.gz"
     generate(6000, seed=11).to_csv(data, index=False)
     try:
-        with topology.step("pulumi up: PostgreSQL (the machine's), MLflow, the service, the reports UI"):
-            database_url = urlparse(topology.secrets["pigeonhole-database"]["url"])
-            topology.stand_in_postgres(
-                database_url.hostname.split(".")[0],  # type: ignore[union-attr]
-                database_url.username or "",
-                database_url.path.lstrip("/"),
-                postgres_admin,
-            )
+        with topology.step("pulumi up: PostgreSQL (the machine's), its roles, MLflow, the service, the UI"):
+            database = topology.secrets["pigeonhole-database"]
+            created = [urlparse(database[key]).path.lstrip("/") for key in ("registry-url", "log-url")]
+            topology.stand_in_postgres(database["admin-url"], created, postgres_admin)
+            code, log = topology.run_job(topology.named("Job", "pigeonhole-db-setup"))
+            assert code == 0, log
+            assert "pigeonhole_log_writer may only insert into predictions, feedback" in log, log
             started = {}
             for component in ("mlflow", "service", "reports"):
                 manifest = topology.workload("Deployment", component)

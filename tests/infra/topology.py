@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import celpy
 import httpx
@@ -285,13 +286,21 @@ class Topology:
                     )
         return run
 
-    def stand_in_postgres(self, service_name: str, user: str, database: str, admin_dsn: str) -> None:
-        """The in-cluster PostgreSQL is the machine's: a fresh database and role, behind its Service."""
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone():
-                conn.execute(f'CREATE ROLE "{user}" LOGIN')
+    def stand_in_postgres(self, admin_url: str, created: list[str], machine_dsn: str) -> None:
+        """The in-cluster PostgreSQL is the machine's, behind its Service: the stack's administrator, no
+        superuser (CREATEROLE and CREATEDB, like RDS's master user), with its database; the databases
+        the setup Job creates (``created``) are dropped first, so every run starts from nothing."""
+        admin = urlparse(admin_url)
+        user, database = admin.username or "", admin.path.lstrip("/")
+        with psycopg.connect(machine_dsn, autocommit=True) as conn:
+            for name in [database, *created]:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+            conn.execute(
+                f'{"ALTER" if exists else "CREATE"} ROLE "{user}" LOGIN CREATEROLE CREATEDB NOSUPERUSER'
+            )
             conn.execute(f'CREATE DATABASE "{database}" OWNER "{user}"')
+        service_name = (admin.hostname or "").split(".")[0]
         for port in self.named("Service", service_name)["spec"]["ports"]:
             self._forward((self.service_ips[service_name], port["port"]), self.postgres)
 

@@ -23,10 +23,7 @@ ARTIFACTS_MOUNT = "/mlartifacts"
 class MlflowServerArgs:
     namespace: pulumi.Input[str]
     image: pods.Image
-    database_host: pulumi.Input[str]
-    database_user: str
-    database_name: str
-    database_secret: pulumi.Input[str]  # key `password`
+    database_secret: pulumi.Input[str]  # key pods.REGISTRY_URL_KEY: the registry's own role and database
     # where artifacts live: an s3:// URI, or None for a PersistentVolumeClaim of artifacts_gb
     artifacts_uri: pulumi.Input[str] | None = None
     artifacts_gb: int = 10
@@ -51,11 +48,6 @@ class MlflowServer(pulumi.ComponentResource):
         )
         volumes, mounts = self._artifact_store(name, args, child)
         tmp_volume, tmp_mount = pods.scratch()
-        backend = pulumi.Output.concat(
-            f"postgresql+psycopg://{args.database_user}:$(POSTGRES_PASSWORD)@",
-            args.database_host,
-            f":5432/{args.database_name}",
-        )
         health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
         pods.singleton_deployment(
             f"{name}-deployment",
@@ -70,7 +62,7 @@ class MlflowServer(pulumi.ComponentResource):
                 args=[
                     "--host=0.0.0.0",
                     f"--port={PORT}",
-                    pulumi.Output.concat("--backend-store-uri=", backend),
+                    "--backend-store-uri=$(MLFLOW_BACKEND_STORE_URI)",
                     "--serve-artifacts",
                     pulumi.Output.concat("--artifacts-destination=", args.artifacts_uri or ARTIFACTS_MOUNT),
                     # Host headers the server answers: its Service names, and port-forwards
@@ -78,7 +70,7 @@ class MlflowServer(pulumi.ComponentResource):
                 ],
                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                 env=[
-                    pods.secret_env("POSTGRES_PASSWORD", args.database_secret, "password"),
+                    pods.secret_env("MLFLOW_BACKEND_STORE_URI", args.database_secret, pods.REGISTRY_URL_KEY),
                     *pods.env({"HOME": "/tmp"}),
                 ],
                 security_context=pods.container_security(),

@@ -46,7 +46,7 @@ class ModelServiceArgs:
     image: pods.Image
     config: ServiceConfig
     mlflow_url: pulumi.Input[str]
-    database_secret: pulumi.Input[str]  # key `url`: the prediction log's PostgreSQL URL
+    database_secret: pulumi.Input[str]  # key pods.LOG_WRITER_URL_KEY: insert into the log, nothing else
     credentials: ServiceCredentials
 
 
@@ -100,7 +100,9 @@ class ModelService(pulumi.ComponentResource):
                                             "api_keys_file": f"{KEYS_DIR}/api-keys.json",
                                         }
                                     ),
-                                    *pods.platform_env(args.mlflow_url, args.database_secret),
+                                    *pods.platform_env(
+                                        args.mlflow_url, args.database_secret, pods.LOG_WRITER_URL_KEY
+                                    ),
                                     pods.secret_env(
                                         setting_env("feedback_signing_key"),
                                         args.credentials.signing_key,

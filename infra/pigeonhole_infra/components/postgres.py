@@ -26,19 +26,17 @@ class PostgresArgs:
     namespace: pulumi.Input[str]
     image: str
     storage_gb: int
-    secret_name: pulumi.Input[str]  # key `password`
+    secret_name: pulumi.Input[str]  # key pods.ADMIN_PASSWORD_KEY: the administrator's
     user: str
     database: str
 
 
 class Postgres(pulumi.ComponentResource):
-    host: pulumi.Output[str]
-
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pigeonhole:platform:Postgres", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         selector = pods.labels("postgres")
-        service = pods.cluster_service(
+        pods.cluster_service(
             f"{name}-service",
             NAME,
             args.namespace,
@@ -81,7 +79,9 @@ class Postgres(pulumi.ComponentResource):
                                             "PGDATA": "/var/lib/postgresql/data/pgdata",
                                         }
                                     ),
-                                    pods.secret_env("POSTGRES_PASSWORD", args.secret_name, "password"),
+                                    pods.secret_env(
+                                        "POSTGRES_PASSWORD", args.secret_name, pods.ADMIN_PASSWORD_KEY
+                                    ),
                                 ],
                                 security_context=pods.container_security(),
                                 resources=pods.resources("250m", "512Mi", "1", "1Gi"),
@@ -107,5 +107,4 @@ class Postgres(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.host = pulumi.Output.all(service.id, service_host(args.namespace)).apply(lambda done: done[1])
-        self.register_outputs({"host": self.host})
+        self.register_outputs({})
