@@ -24,7 +24,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.
 	--custom-compile-command 'make lock'
 
 lock: setup ## re-resolve the hashed lock files after editing requirements.txt or pyproject.toml's extras
-	$(UV_COMPILE) pyproject.toml --extra dev --extra infra -o requirements-dev.lock
+	$(UV_COMPILE) pyproject.toml --extra dev --extra infra --refresh-package pigeonhole -o requirements-dev.lock
 	$(UV_COMPILE) requirements.txt -c requirements-dev.lock -o requirements.lock
 
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)

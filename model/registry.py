@@ -364,3 +364,52 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[VersionRow]:
             )
         )
     return sorted(rows, key=lambda r: int(r.version), reverse=True)
+
+
+@dataclass(frozen=True)
+class RegistryUser:
+    """One identity of the deployed MLflow server's basic-auth app."""
+
+    username: str
+    password: str
+
+
+def setup_users(settings: Settings, writer: RegistryUser, reader: RegistryUser) -> list[str]:
+    """As the registry's admin (MLFLOW_TRACKING_USERNAME/PASSWORD): the two identities the platform's
+    pods use exist with these passwords, neither an admin.
+
+    The reader (the service, the drift job) has the server's default permission, READ: it can load the
+    champion but never move an alias. The writer (training, the gate) may manage the experiment and the
+    registered model. The experiment is created here, by the admin, so that no reader process ever
+    creates (and so owns) it; a registered model the writer has not created yet will be its own.
+    """
+    from mlflow.server.auth.client import AuthServiceClient
+
+    auth = AuthServiceClient(settings.resolved_tracking_uri)
+    done = []
+    for user in (writer, reader):
+        try:
+            auth.get_user(user.username)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            auth.create_user(user.username, user.password)
+            done.append(f"user {user.username} created")
+        else:
+            auth.update_user_password(user.username, user.password)
+            done.append(f"user {user.username}: password set")
+        auth.update_user_admin(user.username, False)
+    client = connect(settings)
+    experiment = client.get_experiment_by_name(settings.experiment)
+    assert experiment is not None  # connect() made it
+    auth.grant_user_permission(writer.username, "experiment", experiment.experiment_id, "MANAGE")
+    done.append(f"{writer.username} manages experiment {settings.experiment}")
+    try:
+        client.get_registered_model(settings.model_name)
+    except MlflowException:
+        done.append(f"{writer.username} will own model {settings.model_name} once it registers it")
+    else:
+        auth.grant_user_permission(writer.username, "registered_model", settings.model_name, "MANAGE")
+        done.append(f"{writer.username} manages model {settings.model_name}")
+    done.append(f"{reader.username} reads only (the server's default permission)")
+    return done

@@ -319,6 +319,41 @@ def models_list(
     out.print(versions_table(settings, list_versions(connect(settings), settings)))
 
 
+def _credential(envvar: str, what: str) -> Any:
+    return typer.Option(envvar=envvar, show_default=False, help=f"{what} (env {envvar}).")
+
+
+@models_app.command("users")
+@_friendly_errors
+def models_users(
+    writer: Annotated[str, _credential("MLFLOW_WRITER_USERNAME", "The identity training and the gate use")],
+    writer_password: Annotated[str, _credential("MLFLOW_WRITER_PASSWORD", "Its password")],
+    reader: Annotated[str, _credential("MLFLOW_READER_USERNAME", "The service's and drift job's identity")],
+    reader_password: Annotated[str, _credential("MLFLOW_READER_PASSWORD", "Its password")],
+    tracking_uri: TrackingOption = None,
+    model_name: ModelNameOption = None,
+) -> None:
+    """Create or update the registry's two identities on an MLflow server with basic auth.
+
+    Run as the server's admin (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD): the reader may
+    only read (it loads the champion, never moves an alias); the writer manages the experiment and the
+    registered model. A deployed stack runs it as the `pigeonhole-mlflow-users` Job.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from pigeonhole.model.registry import RegistryUser, setup_users
+
+    settings = get_settings(tracking_uri=tracking_uri, model_name=model_name)
+    try:
+        done = setup_users(
+            settings, RegistryUser(writer, writer_password), RegistryUser(reader, reader_password)
+        )
+    except MlflowException as exc:  # a short password, or not the admin's credentials (401)
+        raise UserError(f"the registry refused: {exc.message}") from None
+    for line in done:
+        out.print(line, highlight=False)
+
+
 def versions_table(settings: Settings, rows: list[Any]) -> Table:
     table = Table(title=f"{settings.model_name} @ {settings.resolved_tracking_uri}")
     for column in ("version", "aliases", "accuracy", "macro-F1", "gate"):

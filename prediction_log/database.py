@@ -83,15 +83,25 @@ def setup_databases(admin_url: str, registry_url: str, log_url: str, writer_url:
 
 
 def _ensure_role(admin: psycopg.Connection[Any], login: Login) -> str:
-    exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login.user,)).fetchone()
-    verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
+    found = admin.execute(
+        "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls FROM pg_roles WHERE rolname = %s",
+        (login.user,),
+    ).fetchone()
+    role, password = sql.Identifier(login.user), sql.Literal(login.password)
     # a password cannot be a bound parameter of CREATE/ALTER ROLE; Literal quotes it client-side
-    admin.execute(
-        sql.SQL("{} {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-            verb, sql.Identifier(login.user), sql.Literal(login.password)
+    if found is None:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                role, password
+            )
         )
-    )
-    return f"role {login.user} {'updated' if exists else 'created'}"
+        return f"role {login.user} created"
+    if found[0]:  # only a superuser may take these away: refuse rather than run with them
+        raise ValueError(
+            f"role {login.user} may create roles or databases, or is a superuser: revoke that first"
+        )
+    admin.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, password))
+    return f"role {login.user} updated"
 
 
 def _ensure_database(admin: psycopg.Connection[Any], login: Login) -> str:

@@ -40,6 +40,7 @@ ROLES = {  # the Secret's key -> (role, database)
     pods.LOG_WRITER_URL_KEY: ("pigeonhole_log_writer", "pigeonhole_log"),
 }
 DATABASE_SECRET = "pigeonhole-database"
+MLFLOW_AUTH_SECRET = "pigeonhole-mlflow-auth"
 GITHUB_SECRET = "pigeonhole-github"
 PULL_SECRET = "pigeonhole-pull"
 API_KEYS_SECRET = "pigeonhole-api-keys"  # the callers' key file, hashes only (`pigeonhole keys`)
@@ -61,6 +62,7 @@ class StackOutputs:
 class Database:
     server: pulumi.Resource  # what must exist before the roles are made (the StatefulSet, RDS)
     secret: pulumi.Output[str]
+    registry_url: pulumi.Output[str]  # MLflow's role, also where its basic-auth app keeps users
     artifacts_uri: pulumi.Output[str] | None
     mlflow_annotations: dict[str, pulumi.Input[str]]
 
@@ -117,15 +119,18 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
             namespace=ns,
             image=image,
             database_secret=database.secret,
+            auth_secret=_registry_auth(database, ns, opts),
             artifacts_uri=database.artifacts_uri,
             artifacts_gb=cfg.storage.artifacts_gb,
             service_account_annotations=database.mlflow_annotations,
         ),
         connected,
     )
+    # what signs in to the registry waits for its users
+    signed_in = pulumi.ResourceOptions.merge(connected, pulumi.ResourceOptions(depends_on=[mlflow.users]))
     reports = ReportsUI("reports", ReportsUIArgs(ns, image, cfg.storage.reports_gb), opts)
     retrain = RetrainJob(
-        "retrain", RetrainJobArgs(ns, image, cfg.retrain, mlflow.url, database.secret), connected
+        "retrain", RetrainJobArgs(ns, image, cfg.retrain, mlflow.writer, database.secret), signed_in
     )
     DriftMonitor(
         "drift",
@@ -133,19 +138,19 @@ def deploy(cfg: PlatformConfig | None = None) -> StackOutputs:
             namespace=ns,
             image=image,
             config=cfg.drift,
-            mlflow_url=mlflow.url,
+            registry=mlflow.reader,
             database_secret=database.secret,
             reports_claim=reports.claim_name,
             retrain_template=retrain.template_name,
             github_secret=github_secret,
         ),
-        connected,
+        signed_in,
     )
     credentials = _service_credentials(ns, opts)
     service = ModelService(
         "service",
-        ModelServiceArgs(ns, image, cfg.service, mlflow.url, database.secret, credentials),
-        connected,
+        ModelServiceArgs(ns, image, cfg.service, mlflow.reader, database.secret, credentials),
+        signed_in,
     )
     NetworkPolicies(
         "network",
@@ -232,10 +237,11 @@ def _database(
             ),
             opts,
         )
-        return Database(server, secret.metadata.name, None, {})
+        return Database(server, secret.metadata.name, urls[pods.REGISTRY_URL_KEY], None, {})
     return Database(
         backing,
         secret.metadata.name,
+        urls[pods.REGISTRY_URL_KEY],
         backing.artifacts_uri,
         {"eks.amazonaws.com/role-arn": backing.mlflow_role_arn},
     )
@@ -270,6 +276,26 @@ def _github_secret(
         return None
     token = pulumi.Config("pigeonhole").require_secret("githubToken")
     return _secret("github-secret", GITHUB_SECRET, namespace, "drift", {"token": token}, opts)
+
+
+def _registry_auth(
+    database: Database, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
+    """The MLflow server's basic-auth Secret: its configuration and generated passwords."""
+    generated = {
+        key: random.RandomPassword(f"mlflow-{key}", length=32, special=False).result
+        for key in (
+            mlflow_server.ADMIN_PASSWORD_KEY,
+            mlflow_server.CSRF_KEY,
+            mlflow_server.WRITER_PASSWORD_KEY,
+            mlflow_server.READER_PASSWORD_KEY,
+        )
+    }
+    values: dict[str, pulumi.Input[str]] = {
+        mlflow_server.AUTH_CONFIG_KEY: mlflow_server.auth_config(database.registry_url),
+        **generated,
+    }
+    return _secret("mlflow-auth-secret", MLFLOW_AUTH_SECRET, namespace, "mlflow", values, opts)
 
 
 def _service_credentials(namespace: pulumi.Output[str], opts: pulumi.ResourceOptions) -> ServiceCredentials:

@@ -139,15 +139,32 @@ LOG_URL_KEY = "log-url"  # the prediction log's owner: drift and retraining read
 LOG_WRITER_URL_KEY = "log-writer-url"  # the service: may only insert into the log
 
 
+@dataclass(frozen=True)
+class RegistryIdentity:
+    """How a pod signs in to the MLflow server (its basic-auth app): a user, its password from a Secret.
+    MLflow's client reads these variables itself."""
+
+    url: pulumi.Input[str]
+    username: str
+    secret: pulumi.Input[str]
+    password_key: str
+
+    def env(self) -> list[k8s.core.v1.EnvVarArgs]:
+        return [
+            *env({"MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_USERNAME": self.username}),
+            secret_env("MLFLOW_TRACKING_PASSWORD", self.secret, self.password_key),
+        ]
+
+
 def platform_env(
-    mlflow_url: pulumi.Input[str], database_secret: pulumi.Input[str], log_url_key: str = LOG_URL_KEY
+    registry: RegistryIdentity, database_secret: pulumi.Input[str], log_url_key: str = LOG_URL_KEY
 ) -> list[k8s.core.v1.EnvVarArgs]:
-    """What every pod running pigeonhole code needs: the registry, the prediction log (as the role
-    ``log_url_key`` names), scratch state."""
+    """What every pod running pigeonhole code needs: the registry (as ``registry``'s user), the
+    prediction log (as the role ``log_url_key`` names), scratch state."""
     return [
+        *registry.env(),
         *env(
             {
-                "MLFLOW_TRACKING_URI": mlflow_url,
                 "BENTOML_HOME": "/tmp/bentoml",
                 "BENTOML_DO_NOT_TRACK": "True",
                 "HOME": "/tmp",

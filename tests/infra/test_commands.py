@@ -61,6 +61,7 @@ def test_mlflow_server_command_line_parses_with_mlflow(stack: Rendered) -> None:
     params = server.make_context("server", line[2:]).params
     assert params["serve_artifacts"] is True and params["port"] == 5000
     assert params["backend_store_uri"] == "$(MLFLOW_BACKEND_STORE_URI)"  # the registry role's URL
+    assert params["app_name"] == "basic-auth"
 
 
 def test_the_database_setup_job_hands_the_cli_each_roles_url(
@@ -78,3 +79,16 @@ def test_the_database_setup_job_hands_the_cli_each_roles_url(
         "log_url": "postgresql://log-url@db/x",
         "writer_url": "postgresql://log-writer-url@db/x",
     }
+
+
+def test_the_registry_users_job_hands_the_cli_both_identities(
+    stack: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (container,) = [
+        c for r in stack.kubernetes() for _, c in containers(r.manifest()) if c["name"] == "registry-users"
+    ]
+    for item in container["env"]:
+        monkeypatch.setenv(item["name"], item.get("value") or item["valueFrom"]["secretKeyRef"]["key"])
+    parsed = parse_cli(container["command"])
+    assert (parsed["writer"], parsed["writer_password"]) == ("pigeonhole-writer", "writer-password")
+    assert (parsed["reader"], parsed["reader_password"]) == ("pigeonhole-reader", "reader-password")

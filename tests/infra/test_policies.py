@@ -24,7 +24,7 @@ def test_every_workload_of_every_stack_follows(stack: Rendered, policy: str) -> 
 def test_the_policies_see_every_workload(stack: Rendered) -> None:
     """Guards against a vacuous pass: the checked containers are the platform's."""
     names = {c["name"] for r in stack.kubernetes() for _, c in containers(r.manifest())}
-    expected = {"service", "mlflow", "evidently", "drift", "retrain", "promote", "db-setup"}
+    expected = {"service", "mlflow", "evidently", "drift", "retrain", "promote", "db-setup", "registry-users"}
     assert names == (expected | {"postgres"} if stack.stack == "dev" else expected)
 
 

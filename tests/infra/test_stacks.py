@@ -24,7 +24,7 @@ def pod_labels(rendered: Rendered) -> dict[str, dict[str, str]]:
     found = {}
     for resource in rendered.kubernetes():
         manifest = resource.manifest()
-        if manifest["kind"] in {"Deployment", "StatefulSet"}:
+        if manifest["kind"] in {"Deployment", "StatefulSet", "Job"}:
             found[manifest["metadata"]["name"]] = manifest["spec"]["template"]["metadata"]["labels"]
         elif manifest["kind"] == "CronJob":
             template = manifest["spec"]["jobTemplate"]["spec"]["template"]
@@ -191,6 +191,37 @@ def test_each_component_connects_with_a_database_role_of_its_own(stack: Rendered
     assert holders <= {"pigeonhole-db-setup", "pigeonhole-postgres"}, holders
 
 
+def test_each_pod_signs_in_to_the_registry_as_reader_or_writer(stack: Rendered) -> None:
+    """MLflow runs its basic-auth app; the internet-facing service and the drift job read, training and
+    the gate write, and only the users Job (and MLflow itself) holds the admin's password."""
+    mlflow = stack.named("Deployment", "pigeonhole-mlflow")
+    assert "--app-name=basic-auth" in container(mlflow)["args"]
+    config = stack.named("Secret", "pigeonhole-mlflow-auth")["stringData"]["basic_auth.ini"]
+    assert "default_permission = READ" in config and "admin_username = admin" in config
+    registry_url = stack.named("Secret", "pigeonhole-database")["stringData"]["registry-url"]
+    assert f"database_uri = {registry_url}" in config, "its users live in the registry's own database"
+    assert env(mlflow)["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow-auth/basic_auth.ini"
+    expected = {
+        ("Deployment", "pigeonhole-service"): ("pigeonhole-reader", "reader-password"),
+        ("CronJob", "pigeonhole-drift"): ("pigeonhole-reader", "reader-password"),
+        ("CronJob", "pigeonhole-retrain"): ("pigeonhole-writer", "writer-password"),
+        ("CronJob", "pigeonhole-promote"): ("pigeonhole-writer", "writer-password"),
+        ("Job", "pigeonhole-registry-users"): ("admin", "admin-password"),
+    }
+    for (kind, workload), (user, key) in expected.items():
+        variables = env(stack.named(kind, workload))
+        assert variables["MLFLOW_TRACKING_USERNAME"] == user, workload
+        assert variables["MLFLOW_TRACKING_PASSWORD"] == {
+            "secretKeyRef": {"name": "pigeonhole-mlflow-auth", "key": key}
+        }, workload
+    admins = {
+        r.inputs["metadata"]["name"]
+        for r in stack.kubernetes()
+        if r.kind != "Secret" and '"key": "admin-password"' in json.dumps(r.manifest())
+    }
+    assert admins == {"pigeonhole-mlflow", "pigeonhole-registry-users"}
+
+
 def test_the_drift_cronjob_runs_on_schedule_with_its_trigger(stack: Rendered) -> None:
     drift_config = stack.config["pigeonhole:drift"]
     cronjob = stack.named("CronJob", "pigeonhole-drift")
@@ -263,11 +294,14 @@ def test_network_policies_guard_the_pods_they_name(stack: Rendered) -> None:
             {"pigeonhole-service"},
             {"ns/ingress-nginx", "ns/monitoring"},
         ),
-        "allow-mlflow-from-platform": ({"pigeonhole-mlflow"}, platform),
+        "allow-mlflow-from-platform": ({"pigeonhole-mlflow"}, platform | {"pigeonhole-registry-users"}),
         "allow-reports-from-namespace": ({"pigeonhole-reports"}, platform | {"pigeonhole-mlflow"}),
     }
     if stack.stack == "dev":
-        expected["allow-postgres-from-platform"] = ({"pigeonhole-postgres"}, platform | {"pigeonhole-mlflow"})
+        expected["allow-postgres-from-platform"] = (
+            {"pigeonhole-postgres"},
+            platform | {"pigeonhole-mlflow", "pigeonhole-db-setup"},
+        )
     assert set(policies) == set(expected)
     for name, (targets, sources) in expected.items():
         assert guarded(policies[name]) == targets, name

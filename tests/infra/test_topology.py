@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -29,7 +30,7 @@ from pigeonhole.model.synthetic import generate
 from pigeonhole.monitoring.trigger import job_from_template
 from pigeonhole.serving.auth import bearer
 from tests.infra.conftest import WEB_KEY, rendered_stack
-from tests.infra.topology import Topology, TopologyError
+from tests.infra.topology import PodRun, Topology, TopologyError
 
 pytestmark = pytest.mark.postgres
 # pods get mount namespaces of their own (hosts file, service-account token), as a kubelet gives them
@@ -61,14 +62,13 @@ def test_the_dev_stack_closes_the_loop_from_its_manifests(tmp_path: Path, postgr
             code, log = topology.run_job(topology.named("Job", "pigeonhole-db-setup"))
             assert code == 0, log
             assert "pigeonhole_log_writer may only insert into predictions, feedback" in log, log
-            started = {}
-            for component in ("mlflow", "service", "reports"):
-                manifest = topology.workload("Deployment", component)
-                started[component] = (
-                    topology.serve("Deployment", component),
-                    manifest["spec"]["template"]["spec"],
-                )
+            # in Pulumi's order: what signs in to MLflow waits for the Job that makes its users
+            started = {component: _start(topology, component) for component in ("mlflow", "reports")}
             topology.wait_ready(*started["mlflow"])
+            code, log = topology.run_job(topology.named("Job", "pigeonhole-registry-users"))
+            assert code == 0, log
+            assert "pigeonhole-reader reads only" in log, log
+            started["service"] = _start(topology, "service")
             topology.wait_ready(*started["reports"])
         service, service_pod = started["service"]
         with topology.step("the service is up but not ready: no champion"):
@@ -79,7 +79,14 @@ def test_the_dev_stack_closes_the_loop_from_its_manifests(tmp_path: Path, postgr
 
         mlflow_url = topology.port_forward("pigeonhole-mlflow", 5000)
         with topology.step("bootstrap: publish the dataset, create a Job from the retrain CronJob"):
-            published = _cli(["data", "publish", str(data), "--tracking-uri", mlflow_url])
+            assert _status(f"{mlflow_url}/api/2.0/mlflow/experiments/search") == 401, (
+                "MLflow needs a password"
+            )
+            admin = {
+                "MLFLOW_TRACKING_USERNAME": "admin",  # the operator, with the stack's admin password
+                "MLFLOW_TRACKING_PASSWORD": topology.secrets["pigeonhole-mlflow-auth"]["admin-password"],
+            }
+            published = _cli(["data", "publish", str(data), "--tracking-uri", mlflow_url], admin)
             assert DEFAULT_DATASET in published, published
             retrain_cronjob = topology.named("CronJob", "pigeonhole-retrain")
             code, log = topology.run_job(job_from_template(retrain_cronjob, _now()))
@@ -114,6 +121,12 @@ def test_the_dev_stack_closes_the_loop_from_its_manifests(tmp_path: Path, postgr
             print(f"[topology]   {step.seconds:6.1f} s  {step.what}")
 
 
+def _start(topology: Topology, component: str) -> tuple[PodRun, dict[str, Any]]:
+    """A Deployment's pod, and the pod spec it runs."""
+    pod = topology.workload("Deployment", component)["spec"]["template"]["spec"]
+    return topology.serve("Deployment", component), pod
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -136,10 +149,14 @@ def _served_version(url: str) -> str | None:
         return None
 
 
-def _cli(args: list[str]) -> str:
+def _cli(args: list[str], env: dict[str, str]) -> str:
     """An operator's command on their own machine (through port-forwards)."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "pigeonhole"), *args], capture_output=True, text=True, timeout=300
+        [str(Path(sys.executable).parent / "pigeonhole"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -113,3 +113,12 @@ def test_setup_refuses_roles_that_would_share_privileges(roles: Roles) -> None:
     refused = CliRunner().invoke(app, ["db", "setup", *shared.options()])
     assert refused.exit_code == 2
     assert "need four roles" in refused.output
+
+
+def test_setup_refuses_a_role_that_already_has_powers(roles: Roles) -> None:
+    writer = urlparse(roles.writer).username
+    with psycopg.connect(roles.admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{writer}" LOGIN CREATEROLE')
+    refused = CliRunner().invoke(app, ["db", "setup", *roles.options()])
+    assert refused.exit_code == 2
+    assert f"role {writer} may create roles or databases" in refused.output

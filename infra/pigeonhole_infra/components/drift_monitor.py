@@ -34,7 +34,7 @@ class DriftMonitorArgs:
     namespace: pulumi.Input[str]
     image: pods.Image
     config: DriftConfig
-    mlflow_url: pulumi.Input[str]
+    registry: pods.RegistryIdentity  # the reader: drift reads the champion and its reference
     database_secret: pulumi.Input[str]
     reports_claim: pulumi.Input[str]
     retrain_template: pulumi.Input[str]
@@ -82,7 +82,7 @@ class DriftMonitor(pulumi.ComponentResource):
             "retrain_template": args.retrain_template,
         }
         environment = [
-            *pods.platform_env(args.mlflow_url, args.database_secret),
+            *pods.platform_env(args.registry, args.database_secret),
             *pods.settings_env(settings),
         ]
         if cfg.trigger is TriggerKind.github:

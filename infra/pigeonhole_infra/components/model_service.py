@@ -45,7 +45,7 @@ class ModelServiceArgs:
     namespace: pulumi.Input[str]
     image: pods.Image
     config: ServiceConfig
-    mlflow_url: pulumi.Input[str]
+    registry: pods.RegistryIdentity  # the reader: it loads the champion, never moves an alias
     database_secret: pulumi.Input[str]  # key pods.LOG_WRITER_URL_KEY: insert into the log, nothing else
     credentials: ServiceCredentials
 
@@ -101,7 +101,7 @@ class ModelService(pulumi.ComponentResource):
                                         }
                                     ),
                                     *pods.platform_env(
-                                        args.mlflow_url, args.database_secret, pods.LOG_WRITER_URL_KEY
+                                        args.registry, args.database_secret, pods.LOG_WRITER_URL_KEY
                                     ),
                                     pods.secret_env(
                                         setting_env("feedback_signing_key"),

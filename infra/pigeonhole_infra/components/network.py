@@ -2,9 +2,10 @@
 
 From outside the namespace only the suggestion service is reachable, and only from the ingress
 controller's namespace (which routes the public API paths alone) and Prometheus's (for /metrics): not
-from any other pod of the cluster, nor directly from outside it. PostgreSQL accepts only MLflow
-and the pods that run pigeonhole code (service, drift, retraining); MLflow accepts those pods; the
-reports UI accepts the namespace's pods (port-forwards go through the kubelet, not the pod network).
+from any other pod of the cluster, nor directly from outside it. PostgreSQL accepts only MLflow, the
+Job that makes its roles and the pods that run pigeonhole code (service, drift, retraining); MLflow
+accepts those pods and the Job that makes its users; the reports UI accepts the namespace's pods
+(port-forwards go through the kubelet, not the pod network).
 """
 
 from __future__ import annotations
@@ -50,12 +51,17 @@ class NetworkPoliciesArgs:
                 [],
                 (INGRESS_NAMESPACE, self.monitoring_namespace),
             ),
-            Rule("mlflow-from-platform", "mlflow", self.mlflow_port, PLATFORM_CODE),
+            Rule("mlflow-from-platform", "mlflow", self.mlflow_port, [*PLATFORM_CODE, "registry-users"]),
             Rule("reports-from-namespace", "reports", self.reports_port, [*PLATFORM_CODE, "mlflow"]),
         ]
         if self.postgres_port is not None:
             rules.append(
-                Rule("postgres-from-platform", "postgres", self.postgres_port, ["mlflow", *PLATFORM_CODE])
+                Rule(
+                    "postgres-from-platform",
+                    "postgres",
+                    self.postgres_port,
+                    ["mlflow", "db-setup", *PLATFORM_CODE],
+                )
             )
         return rules
 

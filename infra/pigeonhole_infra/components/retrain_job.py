@@ -32,7 +32,7 @@ class RetrainJobArgs:
     namespace: pulumi.Input[str]
     image: pods.Image
     config: RetrainConfig
-    mlflow_url: pulumi.Input[str]
+    registry: pods.RegistryIdentity  # the writer: training registers, the gate moves aliases
     database_secret: pulumi.Input[str]
 
 
@@ -48,7 +48,7 @@ class RetrainJob(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = pods.service_account(f"{name}-sa", NAME, args.namespace, "retrain", child, image=args.image)
         environment = [
-            *pods.platform_env(args.mlflow_url, args.database_secret),
+            *pods.platform_env(args.registry, args.database_secret),
             *pods.settings_env({"gate_promotes": str(args.config.promote).lower()}),
         ]
         retrain = self._template(
