@@ -21,6 +21,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import RareClassPolicy
+from pigeonhole.core.text import invisible, unusable
 
 TEXT_COLUMNS = ["listing_id", "title", "description", "category_path"]
 CONTRACT_COLUMNS = ["listing_id", "title", "description", "price", "category_path"]
@@ -29,14 +30,21 @@ PATH_SEPARATOR = " > "
 # listings labelled by sellers' feedback: retraining adds them, benchmarks never hold them
 FEEDBACK_ID_PREFIX = "feedback-"
 MAX_ROWS_PER_PROBLEM = 10
+STORABLE_ERROR = "text must not contain NUL or other control characters, or unpaired surrogates"
 
 
 def _is_string(value: object) -> bool:
     return isinstance(value, str)
 
 
-def _not_blank(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip().str.len() > 0
+def _visible(value: object) -> bool:
+    """Not empty, not only spaces or zero-width characters (the API's rule for a title)."""
+    return not isinstance(value, str) or not invisible(value)
+
+
+def _storable(value: object) -> bool:
+    """No NUL, other control character or unpaired surrogate (the API's rule for any text)."""
+    return not isinstance(value, str) or unusable(value) is None
 
 
 LISTING_SCHEMA = pa.DataFrameSchema(
@@ -47,14 +55,18 @@ LISTING_SCHEMA = pa.DataFrameSchema(
             nullable=False,
             checks=[
                 pa.Check(_is_string, element_wise=True, error="title must be text"),
-                pa.Check(_not_blank, error="title must not be empty or blank"),
+                pa.Check(_visible, element_wise=True, error="title must have visible characters"),
+                pa.Check(_storable, element_wise=True, error=STORABLE_ERROR),
             ],
         ),
         "description": pa.Column(
             object,
             nullable=True,
             required=False,
-            checks=pa.Check(_is_string, element_wise=True, ignore_na=True, error="description must be text"),
+            checks=[
+                pa.Check(_is_string, element_wise=True, ignore_na=True, error="description must be text"),
+                pa.Check(_storable, element_wise=True, ignore_na=True, error=STORABLE_ERROR),
+            ],
         ),
         "price": pa.Column(
             float,
@@ -70,7 +82,8 @@ LISTING_SCHEMA = pa.DataFrameSchema(
             nullable=False,
             checks=[
                 pa.Check(_is_string, element_wise=True, error="category_path must be text"),
-                pa.Check(_not_blank, error="category_path must not be empty"),
+                pa.Check(_visible, element_wise=True, error="category_path must not be empty"),
+                pa.Check(_storable, element_wise=True, error=STORABLE_ERROR),
             ],
         ),
     },

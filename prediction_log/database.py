@@ -6,7 +6,8 @@ of its own with a role of its own, so that a leaked credential reaches no more t
 - the registry's role owns the registry's database, which no other role may connect to;
 - the log's owner (the drift job, retraining) owns the log's database and its tables;
 - the log's writer (the internet-facing service) may connect to the log's database and only INSERT
-  into its two tables: it can read nothing back, change nothing stored, and never reach the registry.
+  into its tables (predictions, feedback, dead letters): it can read nothing back, change nothing
+  stored, and never reach the registry.
 
 Each role comes as a connection URL (user, password, database), the same URL its component connects
 with, so the roles can never disagree with the credentials the pods hold. Running it again is safe: it
@@ -22,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pigeonhole.prediction_log.sinks import TABLES, migrate
+from pigeonhole.prediction_log.sinks import SEQUENCES, TABLES, migrate
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def setup_databases(admin_url: str, registry_url: str, log_url: str, writer_url:
             writer_role = sql.Identifier(writer.user)
             log.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC, {}").format(tables, writer_role))
             log.execute(sql.SQL("GRANT INSERT ON {} TO {}").format(tables, writer_role))
-            log.execute(sql.SQL("GRANT USAGE ON SEQUENCE feedback_id_seq TO {}").format(writer_role))
+            sequences = sql.SQL(", ").join(sql.Identifier(sequence) for sequence in SEQUENCES)
+            log.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sequences, writer_role))
         done.append(f"log tables {'created or upgraded' if changed else 'up to date'} in {owner.database}")
         done.append(f"{writer.user} may only insert into {', '.join(TABLES)}")
     return done

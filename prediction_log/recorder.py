@@ -3,7 +3,8 @@
 Requests only append to a bounded in-memory buffer. A background thread writes the buffer to the
 sink every ``flush_seconds``; when the sink fails, the records stay buffered and are retried with
 backoff. When the buffer is full, the oldest records are dropped and counted (a metric), because a
-service that stops answering to protect its logs helps nobody.
+service that stops answering to protect its logs helps nobody. A record the sink refuses for its
+content (it would be refused forever) becomes a dead letter; the rest of its batch is stored.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from pigeonhole.prediction_log.records import PredictionRecord
-from pigeonhole.prediction_log.sinks import LogSink, SinkUnavailable
+from pigeonhole.prediction_log.records import DeadLetterRecord, PredictionRecord
+from pigeonhole.prediction_log.sinks import LogSink, RecordRejected, SinkUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class PredictionRecorder:
         self._thread = threading.Thread(target=self._run, name="prediction-recorder", daemon=True)
         self.dropped = 0
         self.failures = 0
+        self.dead_letters = 0
 
     def start(self) -> PredictionRecorder:
         self._thread.start()
@@ -69,13 +71,29 @@ class PredictionRecorder:
             if not batch:
                 return True
             try:
-                self.sink.write_predictions(batch)
+                try:
+                    self.sink.write_predictions(batch)
+                except RecordRejected:
+                    self._write_one_by_one(batch)
             except (SinkUnavailable, OSError) as exc:
                 with self._lock:
                     self._buffer.extendleft(reversed(batch))
                 self.failures += 1
                 log.warning("prediction log sink unavailable (%s); %d records buffered", exc, self.pending)
                 return False
+
+    def _write_one_by_one(self, batch: list[PredictionRecord]) -> None:
+        """A batch the sink refused for some record's content: store every other record, and keep each
+        refused one as a dead letter with the reason, so one bad record never stalls the log."""
+        refused = []
+        for record in batch:
+            try:
+                self.sink.write_predictions([record])
+            except RecordRejected as exc:
+                refused.append(DeadLetterRecord.of(record, str(exc)))
+        self.sink.write_dead_letters(refused)
+        self.dead_letters += len(refused)
+        log.error("%d prediction record(s) refused by the sink, kept as dead letters", len(refused))
 
     def _run(self) -> None:
         backoff = self.flush_seconds

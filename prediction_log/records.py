@@ -1,15 +1,17 @@
 """What the prediction log holds: one typed record per answered listing and per seller's feedback.
 
-These two dataclasses are the log's schema. The Parquet and JSON-lines columns, the PostgreSQL
-tables and the columns readers select are all derived from them, so adding a field is one edit.
+These dataclasses are the log's schema, dead letters included. The Parquet and JSON-lines columns,
+the PostgreSQL tables and the columns readers select are all derived from them, so adding a field is
+one edit.
 """
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -54,7 +56,23 @@ class FeedbackRecord:
     ts: datetime
 
 
-Record = PredictionRecord | FeedbackRecord
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """A record a sink refused for its content, kept with the reason instead of stalling the rest."""
+
+    kind: str  # "prediction" or "feedback"
+    reason: str
+    record: str  # the refused record as ASCII JSON: every character escaped, so any store can hold it
+    ts: datetime
+
+    @classmethod
+    def of(cls, record: PredictionRecord | FeedbackRecord, reason: str) -> DeadLetterRecord:
+        kind = "prediction" if isinstance(record, PredictionRecord) else "feedback"
+        text = json.dumps(as_row(record), default=str, ensure_ascii=True)
+        return cls(kind, reason, text, datetime.now(UTC))
+
+
+Record = PredictionRecord | FeedbackRecord | DeadLetterRecord
 
 
 def as_row(record: Record) -> dict[str, Any]:
@@ -73,7 +91,7 @@ SQL_TYPES: dict[object, str] = {
 }
 
 
-def sql_columns(record_type: type[PredictionRecord] | type[FeedbackRecord]) -> list[tuple[str, str, bool]]:
+def sql_columns(record_type: type[Record]) -> list[tuple[str, str, bool]]:
     """(name, SQL type, nullable) for each field of ``record_type``, in order."""
     hints = typing.get_type_hints(record_type)
     columns = []
@@ -88,6 +106,7 @@ def sql_columns(record_type: type[PredictionRecord] | type[FeedbackRecord]) -> l
 
 PREDICTION_COLUMNS = [f.name for f in fields(PredictionRecord)]
 FEEDBACK_COLUMNS = [f.name for f in fields(FeedbackRecord)]
+DEAD_LETTER_COLUMNS = [f.name for f in fields(DeadLetterRecord)]
 LIST_COLUMNS = {name for name, sql, _ in sql_columns(PredictionRecord) if sql == "jsonb"}
 # what drift and retraining read of a prediction: the top-k lists are a third of a window's memory
 WINDOW_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in LIST_COLUMNS]

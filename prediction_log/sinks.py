@@ -1,14 +1,17 @@
 """Where predictions and feedback are stored, behind one interface that writers and readers share.
 
 Two sinks: date-partitioned files under the state folder (the embedded default: Parquet for the
-batched prediction records, append-only JSON lines with fsync for feedback, which must be durable
-before the service acknowledges it) and PostgreSQL (two tables, created on first use). Columns and
-tables come from the record types in :mod:`pigeonhole.prediction_log.records`.
+batched prediction records, written atomically; append-only JSON lines with fsync for feedback, which
+must be durable before the service acknowledges it) and PostgreSQL (a table per record kind, created
+on first use). Columns and tables come from the record types in
+:mod:`pigeonhole.prediction_log.records`. A sink tells a store that is down (:class:`SinkUnavailable`:
+retry) from a record it will never take (:class:`RecordRejected`: keep it as a dead letter).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -18,28 +21,41 @@ from typing import Any, Protocol
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
 from psycopg.types.json import Jsonb
 
 from pigeonhole.core.settings import LogSinkKind, Settings
 from pigeonhole.prediction_log.records import (
+    DEAD_LETTER_COLUMNS,
     FEEDBACK_COLUMNS,
     LIST_COLUMNS,
     PREDICTION_COLUMNS,
+    DeadLetterRecord,
     FeedbackRecord,
     PredictionRecord,
+    Record,
     as_row,
     sql_columns,
 )
 
+log = logging.getLogger(__name__)
+
 
 class SinkUnavailable(RuntimeError):
-    """The store cannot take writes right now (database down, disk full)."""
+    """The store cannot take writes right now (database down, disk full): worth retrying."""
+
+
+class RecordRejected(ValueError):
+    """The store refuses a record's content (it would refuse it forever): not worth retrying.
+    The writer stores the rest and keeps the refused record as a dead letter."""
 
 
 class LogSink(Protocol):
     def write_predictions(self, records: list[PredictionRecord]) -> None: ...
 
     def write_feedback(self, record: FeedbackRecord) -> None: ...
+
+    def write_dead_letters(self, letters: list[DeadLetterRecord]) -> None: ...
 
     def read_predictions(
         self, since: datetime, until: datetime, columns: list[str] | None = None
@@ -61,8 +77,63 @@ def _days(since: datetime, until: datetime) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in pd.date_range(since.date(), until.date(), freq="D")]
 
 
+def _append_line(path: Path, line: str) -> None:
+    """Append one whole line durably, or nothing: a failed write (a full disk) is cut back off, and a
+    torn tail left by a crash is ended first, so it can never swallow the acknowledged line after it."""
+    try:
+        data = line.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordRejected(f"text that UTF-8 cannot encode: {exc.reason}") from exc
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every whole JSON line of ``path``; lines a crash tore are skipped and reported."""
+    rows, torn = [], 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                rows.append(json.loads(raw))
+            except ValueError:
+                torn += 1
+    if torn:
+        log.warning("skipped %d unreadable line(s) of %s (a torn write)", torn, path)
+    return rows
+
+
+def _read_parquet(path: Path, columns: list[str] | None) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        log.warning("skipped unreadable file %s: %s", path, exc)
+        return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FileSink:
-    """``<root>/predictions/date=YYYY-MM-DD/*.parquet`` and ``<root>/feedback/date=YYYY-MM-DD/*.jsonl``."""
+    """``<root>/predictions/date=YYYY-MM-DD/*.parquet``, ``<root>/feedback/date=YYYY-MM-DD/*.jsonl`` and
+    ``<root>/dead-letters/date=YYYY-MM-DD/*.jsonl``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -82,18 +153,31 @@ class FileSink:
                 folder = self._partition("predictions", datetime.fromisoformat(day))
                 name = f"part-{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
                 frame = pd.DataFrame.from_records(rows, columns=PREDICTION_COLUMNS)
-                frame.to_parquet(folder / f".{name}.tmp", index=False)
-                os.replace(folder / f".{name}.tmp", folder / name)  # readers never see half a file
+                temporary = folder / f".{name}.tmp"
+                try:
+                    frame.to_parquet(temporary, index=False)
+                except (UnicodeEncodeError, pa.ArrowException) as exc:
+                    temporary.unlink(missing_ok=True)
+                    raise RecordRejected(str(exc)) from exc
+                with temporary.open("rb") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(temporary, folder / name)  # readers never see half a file
+                _fsync_folder(folder)
         except OSError as exc:
             raise SinkUnavailable(str(exc)) from exc
 
     def write_feedback(self, record: FeedbackRecord) -> None:
+        self._append("feedback", record.ts, json.dumps(as_row(record), default=datetime.isoformat))
+
+    def write_dead_letters(self, letters: list[DeadLetterRecord]) -> None:
+        for letter in letters:
+            self._append("dead-letters", letter.ts, json.dumps(as_row(letter), default=datetime.isoformat))
+
+    def _append(self, kind: str, ts: datetime, line: str) -> None:
         try:
-            path = self._partition("feedback", record.ts) / f"feedback-{os.getpid()}.jsonl"
-            with self._feedback_lock, path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(as_row(record), default=datetime.isoformat) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            path = self._partition(kind, ts) / f"{kind}-{os.getpid()}.jsonl"
+            with self._feedback_lock:
+                _append_line(path, line + "\n")
         except OSError as exc:
             raise SinkUnavailable(str(exc)) from exc
 
@@ -107,21 +191,13 @@ class FileSink:
     ) -> pd.DataFrame:
         """The window's predictions; ``columns`` (with ``ts``) reads only those, to save memory."""
         files = self._read("predictions", "*.parquet", since, until)
-        frame = (
-            pd.concat([pd.read_parquet(p, columns=columns) for p in files], ignore_index=True)
-            if files
-            else pd.DataFrame()
-        )
+        parts = [part for part in (_read_parquet(p, columns) for p in files) if part is not None]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return _window(frame, columns or PREDICTION_COLUMNS, since, until)
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
-        files = self._read("feedback", "*.jsonl", since, until)
-        frame = (
-            pd.concat([pd.read_json(p, lines=True, dtype=False) for p in files], ignore_index=True)
-            if files
-            else pd.DataFrame()
-        )
-        return _window(frame, FEEDBACK_COLUMNS, since, until)
+        rows = [row for p in self._read("feedback", "*.jsonl", since, until) for row in _read_lines(p)]
+        return _window(pd.DataFrame.from_records(rows), FEEDBACK_COLUMNS, since, until)
 
     def close(self) -> None:
         return None
@@ -129,7 +205,7 @@ class FileSink:
 
 def _table_sql(
     table: str,
-    record_type: type[PredictionRecord] | type[FeedbackRecord],
+    record_type: type[Record],
     primary_key: str,
     extra_columns: tuple[str, ...] = (),
 ) -> str:
@@ -153,15 +229,22 @@ def _table_sql(
     )
 
 
-# predictions are keyed by request id, so a retried batch is not doubled; feedback gets a serial id
-SCHEMA_SQL = _table_sql("predictions", PredictionRecord, "request_id") + _table_sql(
-    "feedback", FeedbackRecord, "id", ("id bigserial",)
+# predictions are keyed by request id, so a retried batch is not doubled; the others get a serial id
+SCHEMA_SQL = (
+    _table_sql("predictions", PredictionRecord, "request_id")
+    + _table_sql("feedback", FeedbackRecord, "id", ("id bigserial",))
+    + _table_sql("dead_letters", DeadLetterRecord, "id", ("id bigserial",))
 )
-TABLES = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
+TABLES = {
+    "predictions": PREDICTION_COLUMNS,
+    "feedback": FEEDBACK_COLUMNS,
+    "dead_letters": DEAD_LETTER_COLUMNS,
+}
+SEQUENCES = ["feedback_id_seq", "dead_letters_id_seq"]
 
 
 def migrate(conn: psycopg.Connection[Any]) -> bool:
-    """Create or upgrade the two tables unless they already have every column; True when it changed them.
+    """Create or upgrade the tables unless they already have every column; True when it changed them.
 
     Checking first lets a role that may only insert (the deployed service's) use tables its owner made,
     while a local run's single role creates them on first use.
@@ -186,6 +269,18 @@ def migrate(conn: psycopg.Connection[Any]) -> bool:
     return True
 
 
+# a hung server or a dead peer must not hold the sink's lock for ever: TCP keepalives notice a peer that
+# vanished within about a minute, and no statement may run longer than ten seconds
+CONNECTION_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 3,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "options": "-c statement_timeout=10000",
+}
+
+
 class PostgresSink:
     """Two tables, created on first use when the role may (else made by `pigeonhole db setup`).
     Reconnects after the server restarts."""
@@ -197,7 +292,7 @@ class PostgresSink:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            conn = psycopg.connect(self.url, connect_timeout=3, autocommit=False)
+            conn = psycopg.connect(self.url, autocommit=False, **CONNECTION_OPTIONS)
             try:
                 with conn.transaction():
                     migrate(conn)
@@ -213,6 +308,8 @@ class PostgresSink:
                 conn = self._connection()
                 with conn.transaction(), conn.cursor() as cursor:
                     cursor.executemany(sql, rows)
+            except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:
+                raise RecordRejected(str(exc).strip()) from exc  # the content; the connection is fine
             except psycopg.Error as exc:
                 if self._conn is not None:
                     self._conn.close()
@@ -230,9 +327,19 @@ class PostgresSink:
         self._run(f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
 
     def write_feedback(self, record: FeedbackRecord) -> None:
-        columns = ", ".join(FEEDBACK_COLUMNS)
-        marks = ", ".join(["%s"] * len(FEEDBACK_COLUMNS))
-        self._run(f"INSERT INTO feedback ({columns}) VALUES ({marks})", [tuple(as_row(record).values())])
+        self._insert("feedback", FEEDBACK_COLUMNS, [record])
+
+    def write_dead_letters(self, letters: list[DeadLetterRecord]) -> None:
+        self._insert("dead_letters", DEAD_LETTER_COLUMNS, letters)
+
+    def _insert(
+        self, table: str, columns: list[str], records: list[FeedbackRecord] | list[DeadLetterRecord]
+    ) -> None:
+        marks = ", ".join(["%s"] * len(columns))
+        self._run(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            [tuple(as_row(record).values()) for record in records],
+        )
 
     def _select(self, table: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
         with self._lock:

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from pydantic import ValidationError
 
 from pigeonhole.serving.asgi import ASGIApp, Message, Receive, Scope, Send, send_error
 
 EXAMPLE = '{"title": "iPhone 13 128GB, like new"}'
+# the deepest body the API takes is {"items": [{...}]}; deeper nesting is refused before parsing, so a
+# small body of 10,000 brackets costs a regular-expression scan, not a recursive parse
+MAX_DEPTH = 8
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+BRACKET = re.compile(r"[\[\]{}]")
 
 
 class BodyProblem(Exception):
@@ -36,14 +42,36 @@ def check_json_body(body: bytes, content_type: str) -> None:
         raise BodyProblem(
             400, f"request body is not valid UTF-8 (bad byte at position {exc.start}); encode text as UTF-8"
         ) from None
+    if _deeper_than(MAX_DEPTH, text):
+        raise BodyProblem(
+            400, f"JSON nested deeper than {MAX_DEPTH} levels: send a flat object such as {EXAMPLE}"
+        )
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BodyProblem(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # "\ud800" is valid JSON but no text: no store can hold it
+        raise BodyProblem(
+            400,
+            f"the JSON holds an unpaired surrogate U+{ord(exc.object[exc.start]):04X}: "
+            "send the character itself or a complete surrogate pair",
+        ) from None
     if not isinstance(parsed, dict):
         raise BodyProblem(
             400, f"the body must be a JSON object such as {EXAMPLE}, not {type(parsed).__name__}"
         )
+
+
+def _deeper_than(limit: int, text: str) -> bool:
+    """Whether arrays and objects nest more than ``limit`` deep (brackets inside strings do not count)."""
+    depth = 0
+    for bracket in BRACKET.finditer(JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 class JsonBodyGuard:

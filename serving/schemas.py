@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from pigeonhole.core.text import check_text, check_visible
 from pigeonhole.prediction_log.records import Variant
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
-Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# no text a store cannot hold (NUL, other control characters, unpaired surrogates): refused with a 400
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), AfterValidator(check_visible)
+]
+Description = Annotated[str, StringConstraints(max_length=5000), AfterValidator(check_text)]
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(check_visible)
+]
+Category = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(check_visible)
+]
 
 
 class Strict(BaseModel):

@@ -28,7 +28,7 @@ from pigeonhole.core.errors import ConfigurationError
 from pigeonhole.core.settings import get_settings
 from pigeonhole.model.registry import CHAMPION
 from pigeonhole.prediction_log.recorder import PredictionRecorder
-from pigeonhole.prediction_log.sinks import SinkUnavailable, open_sink
+from pigeonhole.prediction_log.sinks import RecordRejected, SinkUnavailable, open_sink
 from pigeonhole.serving import metrics
 from pigeonhole.serving.auth import CallerAuth, KeyRing
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
@@ -148,6 +148,9 @@ class CategoryService:
             return await asyncio.to_thread(self.engine.feedback, feedback, _caller(ctx))
         except FeedbackRefused as refused:
             return _error(ctx, refused.status, str(refused))  # type: ignore[return-value]
+        except RecordRejected as exc:  # the edge's text rules let nothing a store refuses through
+            log.error("feedback refused by the store: %s", exc)
+            return _error(ctx, 422, "this feedback cannot be stored; nothing was recorded")  # type: ignore[return-value]
         except SinkUnavailable as exc:
             log.error("feedback not stored: %s", exc)
             message = "feedback store unavailable, nothing was recorded; retry later"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -9,14 +11,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from pigeonhole.prediction_log.records import FeedbackRecord, PredictionRecord, Variant
-from pigeonhole.prediction_log.sinks import FileSink, LogSink, PostgresSink, SinkUnavailable
+from pigeonhole.prediction_log.recorder import PredictionRecorder
+from pigeonhole.prediction_log.records import DeadLetterRecord, FeedbackRecord, PredictionRecord, Variant
+from pigeonhole.prediction_log.sinks import FileSink, LogSink, PostgresSink, RecordRejected, SinkUnavailable
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -199,3 +203,100 @@ def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
         assert logged == len(suggest_codes) + 1, "buffered predictions are written once the database is back"
     finally:
         stop_server(server)
+
+
+# what a client could once get into the log: each would make a store refuse its record (or its batch)
+UNSTORABLE = ["iphone\x00 13", "sofa \ud800", "bell\x07", "tab\tnewline\nfine", "zero\u200bwidth"]
+
+
+def test_a_record_the_store_refuses_never_stalls_the_rest(sink: LogSink) -> None:
+    """Past the edge (or from an older release), a bad record becomes a dead letter with the reason;
+    every other record of its batch is stored, and the recorder keeps going."""
+    now = datetime.now(UTC)
+    batch = [replace(_prediction(now), title=title) for title in UNSTORABLE]
+    recorder = PredictionRecorder(sink, max_buffered=100, flush_seconds=60)
+    for record in batch:
+        recorder.record(record)
+    assert recorder.flush() and recorder.pending == 0
+    stored = set(sink.read_predictions(now - timedelta(minutes=1), now + timedelta(minutes=1))["request_id"])
+    refused = {r.request_id for r in batch} - stored
+    # the file sink takes NUL and control characters (Parquet holds them); no store takes a lone surrogate
+    assert batch[1].request_id in refused and {batch[3].request_id, batch[4].request_id} <= stored
+    assert recorder.dead_letters == len(refused) >= 1
+    recorder.record(_prediction(now))  # the log is not stalled
+    assert recorder.flush() and recorder.pending == 0
+
+
+@pytest.mark.postgres
+def test_dead_letters_keep_the_record_and_the_reason(postgres_database: str) -> None:
+    sink = PostgresSink(postgres_database)
+    record = replace(_prediction(datetime.now(UTC)), title="iphone\x00 13")
+    with pytest.raises(RecordRejected, match="NUL"):
+        sink.write_predictions([record])
+    sink.write_dead_letters([DeadLetterRecord.of(record, "NUL")])
+    dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        kind, reason, text = conn.execute("SELECT kind, reason, record FROM dead_letters").fetchone()  # type: ignore[misc]
+        timeout = conn.execute("SHOW statement_timeout").fetchone()
+    assert (kind, reason) == ("prediction", "NUL") and json.loads(text)["title"] == "iphone\x00 13"
+    assert timeout == ("10s",) or sink._connection().execute("SHOW statement_timeout").fetchone() == ("10s",)
+    sink.close()
+
+
+def test_a_torn_feedback_line_hides_no_acknowledged_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash mid-append leaves half a line; the next acknowledged line must not be glued to it."""
+    sink = FileSink(tmp_path / "logs")
+    now = datetime.now(UTC)
+    first, second = _feedback(now), _feedback(now)
+    sink.write_feedback(first)
+    (path,) = (tmp_path / "logs" / "feedback").rglob("*.jsonl")
+    with path.open("a") as handle:
+        handle.write('{"request_id": "torn')  # what a crash leaves behind
+    sink.write_feedback(second)
+    stored = sink.read_feedback(now - timedelta(minutes=1), now + timedelta(minutes=1))
+    assert sorted(stored["request_id"]) == sorted([first.request_id, second.request_id])
+    assert "skipped 1 unreadable line" in caplog.text
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB file system (tmpfs), to fill up."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true needs root to mount a tmpfs: {mounted.stderr.decode()}")
+        pytest.skip("mounting a tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_refuses_feedback_and_leaves_no_torn_line(tiny_disk: Path) -> None:
+    sink = FileSink(tiny_disk / "logs")
+    now = datetime.now(UTC)
+    acknowledged = [_feedback(now)]
+    sink.write_feedback(acknowledged[0])
+    filler = tiny_disk / "filler"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"x" * 512)
+    with pytest.raises(SinkUnavailable):
+        for _ in range(200):  # until the feedback file's last block is full too
+            record = _feedback(now)
+            sink.write_feedback(record)
+            acknowledged.append(record)
+    filler.unlink()  # space comes back
+    record = _feedback(now)
+    sink.write_feedback(record)
+    acknowledged.append(record)
+    (path,) = (tiny_disk / "logs" / "feedback").rglob("*.jsonl")
+    assert path.read_bytes().endswith(b"}\n"), "no torn tail"
+    stored = sink.read_feedback(now - timedelta(minutes=1), now + timedelta(minutes=1))
+    assert (
+        sorted(stored["request_id"]) == sorted(r.request_id for r in acknowledged) and len(acknowledged) > 2
+    )

@@ -84,6 +84,14 @@ BAD_INPUT = {
         413,
         "larger than",
     ),
+    # what no store can hold, refused where it enters (a NUL once stalled the PostgreSQL sink for good)
+    "NUL in the title": (b'{"title": "iphone\\u0000 13"}', 400, "U+0000 at position 6"),
+    "bell in the description": (b'{"title": "sofa", "description": "a\\u0007"}', 400, "U+0007"),
+    "unpaired surrogate": (b'{"title": "sofa \\ud800"}', 400, "U+D800"),
+    "NUL in the listing id": (b'{"title": "sofa", "listing_id": "a\\u0000"}', 400, "U+0000"),
+    "zero-width title": (b'{"title": "\\u200b"}', 400, "no visible characters"),
+    "right-to-left marks only": (b'{"title": "\\u200f\\u200e \\u2060"}', 400, "no visible characters"),
+    "nested 1,000 deep": (b'{"title": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400, "nested deeper than 8"),
 }
 
 
@@ -94,6 +102,12 @@ def test_bad_input_gets_a_4xx_that_says_what_to_fix(server: Server, case: str) -
         response = client.post("/suggest", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     assert message in response.text
+
+
+def test_text_in_any_script_with_tabs_and_newlines_is_welcome(server: Server) -> None:
+    listing = {"title": "Café crème machine 咖啡机 🚀", "description": "line one\n\tline two\r\n"}
+    with server.client() as client:
+        assert client.post("/suggest", json=listing).status_code == 200
 
 
 def test_wrong_content_type_is_415(server: Server) -> None:
