@@ -290,6 +290,11 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
+    def journal_dir(self) -> Path:
+        """The prediction log's write-ahead journal (see prediction_log/journal.py)."""
+        return self.home / "journal"
+
+    @property
     def keys_path(self) -> Path:
         return self.api_keys_file or self.home / "api-keys.json"
 

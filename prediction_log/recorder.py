@@ -1,10 +1,12 @@
-"""Prediction records written in batches, off the request path, surviving a sink outage.
+"""Prediction records written in batches, off the request path, surviving a sink outage and a crash.
 
 Requests only append to a bounded in-memory buffer. A background thread writes the buffer to the
 sink every ``flush_seconds``; when the sink fails, the records stay buffered and are retried with
 backoff. When the buffer is full, the oldest records are dropped and counted (a metric), because a
 service that stops answering to protect its logs helps nobody. A record the sink refuses for its
-content (it would be refused forever) becomes a dead letter; the rest of its batch is stored.
+content (it would be refused forever) becomes a dead letter; the rest of its batch is stored. With a
+:class:`~pigeonhole.prediction_log.journal.Journal`, every record is on disk before its answer leaves,
+and a recorder that starts replays what a killed process had not stored.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from pigeonhole.prediction_log.journal import Journal
 from pigeonhole.prediction_log.records import DeadLetterRecord, PredictionRecord
 from pigeonhole.prediction_log.sinks import LogSink, RecordRejected, SinkUnavailable
 
@@ -31,10 +34,12 @@ class PredictionRecorder:
         max_buffered: int,
         flush_seconds: float,
         on_dropped: Callable[[int], None] = lambda n: None,
+        journal: Journal | None = None,
     ) -> None:
         self.sink = sink
         self.flush_seconds = flush_seconds
-        self._buffer: deque[PredictionRecord] = deque()
+        self.journal = journal
+        self._buffer: deque[PredictionRecord] = deque(journal.adopt_orphans() if journal else ())
         self._max = max_buffered
         self._lock = threading.Lock()
         self._on_dropped = on_dropped
@@ -43,14 +48,21 @@ class PredictionRecorder:
         self.dropped = 0
         self.failures = 0
         self.dead_letters = 0
+        self.unjournaled = 0
 
     def start(self) -> PredictionRecorder:
         self._thread.start()
         return self
 
     def record(self, record: PredictionRecord) -> None:
-        """Queue one record; never blocks on the sink."""
+        """Journal and queue one record; never blocks on the sink."""
         with self._lock:
+            if self.journal is not None:
+                try:
+                    self.journal.append(record)
+                except OSError as exc:  # a full disk costs this record its crash safety, not its answer
+                    self.unjournaled += 1
+                    log.warning("prediction %s not journaled: %s", record.request_id, exc)
             self._buffer.append(record)
             overflow = len(self._buffer) - self._max
             for _ in range(max(overflow, 0)):
@@ -65,10 +77,15 @@ class PredictionRecorder:
 
     def flush(self) -> bool:
         """Write what is buffered; True when the buffer is empty afterwards."""
+        if self.journal is not None:
+            with self._lock:
+                self.journal.rotate()  # what is buffered now is all in the older segments
         while True:
             with self._lock:
                 batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
             if not batch:
+                if self.journal is not None:
+                    self.journal.forget_covered()
                 return True
             try:
                 try:
@@ -109,4 +126,10 @@ class PredictionRecorder:
         while not self.flush() and time.monotonic() < deadline:
             time.sleep(0.2)
         if self.pending:
-            log.error("%d prediction records could not be written before shutdown", self.pending)
+            log.error(
+                "%d prediction records could not be written before shutdown%s",
+                self.pending,
+                "; the journal keeps them for the next start" if self.journal else "",
+            )
+        if self.journal is not None:
+            self.journal.close(drained=not self.pending)

@@ -190,10 +190,13 @@ class FileSink:
         self, since: datetime, until: datetime, columns: list[str] | None = None
     ) -> pd.DataFrame:
         """The window's predictions; ``columns`` (with ``ts``) reads only those, to save memory."""
+        wanted = columns or PREDICTION_COLUMNS
+        # request_id too: a replayed journal may have stored a record twice, readers see it once
+        read = list(dict.fromkeys([*wanted, "request_id"]))
         files = self._read("predictions", "*.parquet", since, until)
-        parts = [part for part in (_read_parquet(p, columns) for p in files) if part is not None]
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        return _window(frame, columns or PREDICTION_COLUMNS, since, until)
+        parts = [part for part in (_read_parquet(p, read) for p in files) if part is not None]
+        frame = pd.concat(parts, ignore_index=True).drop_duplicates("request_id") if parts else pd.DataFrame()
+        return _window(frame, read, since, until)[wanted]
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         rows = [row for p in self._read("feedback", "*.jsonl", since, until) for row in _read_lines(p)]

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from pigeonhole.core.errors import ConfigurationError
 from pigeonhole.core.settings import get_settings
 from pigeonhole.model.registry import CHAMPION
+from pigeonhole.prediction_log.journal import Journal
 from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.sinks import RecordRejected, SinkUnavailable, open_sink
 from pigeonhole.serving import metrics
@@ -85,7 +86,11 @@ class CategoryService:
         self.settings = SETTINGS
         self.sink = open_sink(self.settings)
         self.recorder = PredictionRecorder(
-            self.sink, self.settings.log_buffer_max, self.settings.log_flush_seconds, metrics.count_dropped
+            self.sink,
+            self.settings.log_buffer_max,
+            self.settings.log_flush_seconds,
+            metrics.count_dropped,
+            Journal(self.settings.journal_dir),
         ).start()
         self.holder = ModelHolder(self.settings)
         self.holder.refresh()

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pigeonhole.prediction_log.journal import Journal
 from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.records import PredictionRecord
 from pigeonhole.prediction_log.sinks import FileSink
@@ -27,3 +28,25 @@ def test_full_buffer_drops_oldest_and_counts(tmp_path: Path) -> None:
     assert not recorder.flush()
     assert recorder.pending == 5 and recorder.dropped == 3 and sum(dropped) == 3
     assert [r.request_id for r in recorder._buffer] == ["3", "4", "5", "6", "7"]
+
+
+def test_a_stopped_processs_journal_is_replayed_once_torn_tail_and_all(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path / "logs")
+    journal_dir = tmp_path / "journal"
+    crashed = PredictionRecorder(sink, 100, 60, journal=Journal(journal_dir))
+    records = [_prediction(datetime.now(UTC)) for _ in range(5)]
+    for record in records:
+        crashed.record(record)
+    sink.write_predictions(records[:2])  # stored just before the crash: the replay must not double them
+    assert crashed.journal is not None
+    crashed.journal.close(drained=False)  # what a killed process leaves: segments, no locks
+    (segment,) = journal_dir.glob("segment-*.jsonl")
+    with segment.open("a") as handle:
+        handle.write('{"request_id": "to')  # the write the kill interrupted
+    restarted = PredictionRecorder(sink, 100, 60, journal=Journal(journal_dir))
+    assert restarted.pending == 5 and restarted.flush()
+    window = sink.read_predictions(records[0].ts.replace(year=2000), datetime.now(UTC))
+    assert sorted(window["request_id"]) == sorted(r.request_id for r in records)
+    assert not segment.exists(), "a replayed segment is deleted once its records are stored"
+    restarted.close()
+    assert list(journal_dir.glob("segment-*.jsonl")) == [], "a drained recorder leaves no segment"

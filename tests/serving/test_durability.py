@@ -1,0 +1,66 @@
+"""What the log keeps when the service dies: real servers, killed with SIGKILL or stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+from pigeonhole.core.settings import get_settings
+from pigeonhole.prediction_log.sinks import FileSink
+from tests.serving.conftest import Server, start_server, stop_server
+
+TITLES = ["iPhone 12 mini 64GB", "Bugaboo Fox pushchair", "Nintendo Switch OLED", "IKEA sofa, grey"]
+
+
+def _answer(server: Server, count: int) -> list[str]:
+    """``count`` suggestions answered 200: their request ids."""
+    with server.client() as client:
+        answers = [client.post("/suggest", json={"title": TITLES[i % len(TITLES)]}) for i in range(count)]
+    assert all(a.status_code == 200 for a in answers)
+    return [a.json()["request_id"] for a in answers]
+
+
+def _kill_9(server: Server) -> None:
+    """SIGKILL to the arbiter and every worker at once, as the OOM killer or a node failure would."""
+    family = [
+        psutil.Process(server.process.pid),
+        *psutil.Process(server.process.pid).children(recursive=True),
+    ]
+    for process in family:
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(family, timeout=10)
+
+
+def _stored(home: Path, ids: list[str]) -> set[str]:
+    now = datetime.now(UTC)
+    window = FileSink(get_settings(home=home).log_dir).read_predictions(
+        now - timedelta(hours=1), now + timedelta(minutes=1), ["request_id", "ts"]
+    )
+    assert not window["request_id"].duplicated().any(), "a replay must not show a record twice"
+    return set(window["request_id"]) & set(ids)
+
+
+def test_no_answered_prediction_is_lost_to_kill_9_and_sigterm_drains_the_rest(
+    served_home: Path, tmp_path: Path
+) -> None:
+    # a flush interval longer than the test: nothing reaches the sink before the kill but the journal
+    slow = {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_LOG_FLUSH_SECONDS": "600"}
+    first = start_server(tmp_path, slow)
+    killed = _answer(first, 120)
+    _kill_9(first)
+    assert _stored(served_home, killed) == set(), "the sink had none of them: only the journal did"
+
+    second = start_server(tmp_path, {**slow, "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2"})
+    deadline = time.monotonic() + 30
+    while _stored(served_home, killed) != set(killed) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _stored(served_home, killed) == set(killed), "the restarted service replays the journal"
+
+    drained = _answer(second, 80)
+    stop_server(second)  # SIGTERM
+    assert second.process.returncode is not None
+    assert _stored(served_home, drained) == set(drained), "a graceful stop stores everything it answered"
