@@ -8,6 +8,7 @@ Evidently) is imported until a command that needs it runs, so ``--help`` answers
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -53,6 +54,8 @@ db_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
+log_app = typer.Typer(help="Look into the prediction and feedback log.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
@@ -426,6 +429,53 @@ def monitor_drift(
     out.print(f"trigger: {triggered}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)
+
+
+@log_app.command("stats")
+@_friendly_errors
+def log_stats_command(
+    window: Annotated[str, typer.Option(help="How far back from --until to look: 30m, 24h, 7d.")] = "24h",
+    since: Annotated[
+        datetime | None, typer.Option(help="Window start (ISO time, UTC if no zone); overrides --window.")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Window end (default now).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Count what the log holds in a window: predictions, feedback, feedback that joins its prediction,
+    dead letters (records a store refused) and predictions stored twice by a journal replay.
+
+    Reads the sink the settings choose (PIGEONHOLE_LOG_SINK: files or postgres), as drift and retraining do.
+    """
+    from pigeonhole.prediction_log.sinks import open_sink
+    from pigeonhole.prediction_log.stats import log_stats
+
+    settings = get_settings(home=home)
+    start, end = _window(
+        window,
+        since and since.replace(tzinfo=since.tzinfo or UTC),
+        until and until.replace(tzinfo=until.tzinfo or UTC),
+    )
+    sink = open_sink(settings)
+    try:
+        stats = log_stats(sink, start, end)
+    finally:
+        sink.close()
+    if as_json:
+        out.print_json(json.dumps(stats.as_json()))
+        return
+    table = Table(
+        "",
+        "count",
+        title=f"{settings.log_sink.value} log, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC",
+    )
+    table.add_row("predictions", str(stats.predictions))
+    table.add_row("feedback", str(stats.feedback))
+    table.add_row("  joining its prediction", str(stats.feedback_joined))
+    table.add_row("dead letters (refused by the store)", str(stats.dead_letters))
+    table.add_row("predictions stored twice (shown once)", str(stats.stored_twice))
+    table.add_row("first / last prediction", f"{stats.first or '-'} / {stats.last or '-'}")
+    out.print(table)
 
 
 @app.command()

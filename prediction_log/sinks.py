@@ -63,6 +63,12 @@ class LogSink(Protocol):
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame: ...
 
+    def read_dead_letters(self, since: datetime, until: datetime) -> pd.DataFrame: ...
+
+    def stored_twice(self, since: datetime, until: datetime) -> int:
+        """Prediction records stored more than once (a journal replay), which readers show once."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -199,8 +205,22 @@ class FileSink:
         return _window(frame, read, since, until)[wanted]
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
-        rows = [row for p in self._read("feedback", "*.jsonl", since, until) for row in _read_lines(p)]
-        return _window(pd.DataFrame.from_records(rows), FEEDBACK_COLUMNS, since, until)
+        return self._read_jsonl("feedback", FEEDBACK_COLUMNS, since, until)
+
+    def read_dead_letters(self, since: datetime, until: datetime) -> pd.DataFrame:
+        return self._read_jsonl("dead-letters", DEAD_LETTER_COLUMNS, since, until)
+
+    def _read_jsonl(self, kind: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
+        rows = [row for p in self._read(kind, "*.jsonl", since, until) for row in _read_lines(p)]
+        return _window(pd.DataFrame.from_records(rows), columns, since, until)
+
+    def stored_twice(self, since: datetime, until: datetime) -> int:
+        files = self._read("predictions", "*.parquet", since, until)
+        parts = [part for part in (_read_parquet(p, ["request_id", "ts"]) for p in files) if part is not None]
+        if not parts:
+            return 0
+        frame = _window(pd.concat(parts, ignore_index=True), ["request_id", "ts"], since, until)
+        return int(frame["request_id"].duplicated().sum())
 
     def close(self) -> None:
         return None
@@ -369,6 +389,12 @@ class PostgresSink:
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         return self._select("feedback", FEEDBACK_COLUMNS, since, until)
+
+    def read_dead_letters(self, since: datetime, until: datetime) -> pd.DataFrame:
+        return self._select("dead_letters", DEAD_LETTER_COLUMNS, since, until)
+
+    def stored_twice(self, since: datetime, until: datetime) -> int:
+        return 0  # the request id is the table's primary key
 
     def close(self) -> None:
         if self._conn is not None:
