@@ -8,6 +8,7 @@ the same bytes on to BentoML.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -75,10 +76,13 @@ def _deeper_than(limit: int, text: str) -> bool:
 
 
 class JsonBodyGuard:
-    def __init__(self, app: ASGIApp, paths: tuple[str, ...], max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, paths: tuple[str, ...], max_body_bytes: int, body_timeout_seconds: float
+    ) -> None:
         self.app = app
         self.paths = paths
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
@@ -103,8 +107,16 @@ class JsonBodyGuard:
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise too_large
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_seconds
         while more:
-            message = await receive()
+            try:
+                # a client trickling its body would otherwise hold a connection and a worker for ever
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                raise BodyProblem(
+                    408,
+                    f"the request body did not arrive within {self.body_timeout_seconds:g} s; send it whole",
+                ) from None
             if message["type"] == "http.disconnect":
                 raise BodyProblem(400, "client disconnected before sending the whole body")
             chunk = message.get("body", b"")

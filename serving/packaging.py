@@ -42,9 +42,9 @@ class BuiltBento:
         return self.path / "env" / "docker" / "Dockerfile"
 
     @property
-    def lock_file(self) -> Path:
-        """What the image installs: BentoML's install.sh prefers this file to requirements.txt."""
-        return self.path / "env" / "python" / "requirements.lock.txt"
+    def requirements(self) -> Path:
+        """What the image's Dockerfile installs (`uv pip install -r`): the hashed lock, not the ranges."""
+        return self.path / "env" / "python" / "requirements.txt"
 
 
 def build_bento(settings: Settings) -> BuiltBento:
@@ -59,5 +59,5 @@ def build_bento(settings: Settings) -> BuiltBento:
             str(staged / "pigeonhole" / "serving" / "bentofile.yaml"), build_ctx=context
         )
     built = BuiltBento(str(bento.tag), Path(bento.path))
-    shutil.copy(LOCK, built.lock_file)
+    shutil.copy(LOCK, built.requirements)
     return built

@@ -178,5 +178,8 @@ CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]  # added by @
     CallerAuth, keys=KEYS, per_minute=SETTINGS.rate_limit_per_minute
 )
 CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]
-    JsonBodyGuard, paths=JSON_ROUTES, max_body_bytes=SETTINGS.max_body_bytes
+    JsonBodyGuard,
+    paths=JSON_ROUTES,
+    max_body_bytes=SETTINGS.max_body_bytes,
+    body_timeout_seconds=SETTINGS.body_timeout_seconds,
 )

@@ -87,7 +87,11 @@ def stop_server(server: Server) -> None:
 def server(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(
         tmp_path_factory.mktemp("server"),
-        {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_MAX_BODY_BYTES": "65536"},
+        {
+            "PIGEONHOLE_HOME": str(served_home),
+            "PIGEONHOLE_MAX_BODY_BYTES": "65536",
+            "PIGEONHOLE_BODY_TIMEOUT_SECONDS": "2",
+        },
     )
     yield running
     stop_server(running)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,6 +109,23 @@ def test_text_in_any_script_with_tabs_and_newlines_is_welcome(server: Server) ->
     listing = {"title": "Café crème machine 咖啡机 🚀", "description": "line one\n\tline two\r\n"}
     with server.client() as client:
         assert client.post("/suggest", json=listing).status_code == 200
+
+
+def test_a_client_trickling_its_body_gets_408_and_its_connection_back(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            b"POST /suggest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {server.keys['web']}\r\n".encode()
+            + b'Content-Length: 100\r\n\r\n{"title": '
+        )
+        answer = b""
+        while b"send it whole" not in answer:  # the server's timeout is 2 s here
+            received = connection.recv(4096)
+            assert received, answer
+            answer += received
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"did not arrive within 2 s" in answer
 
 
 def test_wrong_content_type_is_415(server: Server) -> None:
