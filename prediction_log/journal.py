@@ -6,6 +6,10 @@ already holds the bytes. Each flush fsyncs the segment, so a machine that loses 
 flush interval. The recorder starts a new segment at each flush and deletes the older ones once the
 sink holds everything they contain.
 
+When the store is down longer than the in-memory buffer holds, the buffer drops its oldest records, but
+their segments stay until the store is back; then the recorder stores those segments' records again
+(readers see each once) before deleting them.
+
 A live process holds an exclusive lock on each of its segments. A segment nobody holds belongs to a
 process that died: the next recorder to start adopts it, queues its records for the sink and deletes it
 once they are stored. Readers drop the duplicates a replay can make (a record stored just before the
@@ -52,6 +56,19 @@ def _record(line: bytes) -> PredictionRecord:
     )
 
 
+def _read_segment(path: Path) -> list[PredictionRecord]:
+    found, torn = [], 0
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                found.append(_record(line))
+            except (ValueError, TypeError, KeyError):
+                torn += 1
+    if torn:
+        log.warning("skipped %d torn line(s) of the journal segment %s", torn, path.name)
+    return found
+
+
 class Journal:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -90,20 +107,15 @@ class Journal:
             segment = _locked(path)
             if segment is None:
                 continue
-            found, torn = [], 0
-            with path.open("rb") as handle:
-                for line in handle:
-                    try:
-                        found.append(_record(line))
-                    except (ValueError, TypeError, KeyError):
-                        torn += 1
-            if torn:
-                log.warning("skipped %d torn line(s) of the journal segment %s", torn, path.name)
-            records.extend(found)
+            records.extend(_read_segment(path))
             self._covered.append(segment)
         if records:
             log.warning("replaying %d prediction record(s) a stopped process had not stored", len(records))
         return records
+
+    def covered_records(self) -> list[PredictionRecord]:
+        """Every record of the older segments: what to store again when memory had to drop some."""
+        return [record for segment in self._covered for record in _read_segment(segment.path)]
 
     def close(self, drained: bool) -> None:
         """Fsync and release; with everything stored (``drained``), delete every segment of this process."""

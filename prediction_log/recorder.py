@@ -2,11 +2,12 @@
 
 Requests only append to a bounded in-memory buffer. A background thread writes the buffer to the
 sink every ``flush_seconds``; when the sink fails, the records stay buffered and are retried with
-backoff. When the buffer is full, the oldest records are dropped and counted (a metric), because a
-service that stops answering to protect its logs helps nobody. A record the sink refuses for its
-content (it would be refused forever) becomes a dead letter; the rest of its batch is stored. With a
-:class:`~pigeonhole.prediction_log.journal.Journal`, every record is on disk before its answer leaves,
-and a recorder that starts replays what a killed process had not stored.
+backoff. When the buffer is full, the oldest records are dropped from memory and counted (a metric),
+because a service that stops answering to protect its logs helps nobody. A record the sink refuses
+for its content (it would be refused forever) becomes a dead letter; the rest of its batch is stored.
+With a :class:`~pigeonhole.prediction_log.journal.Journal`, every record is on disk before its answer
+leaves: what memory dropped is stored from the journal once the sink is back, and a recorder that
+starts replays what a killed process had not stored.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class PredictionRecorder:
         self.failures = 0
         self.dead_letters = 0
         self.unjournaled = 0
+        self._dropped_since_rotation = False  # the buffer dropped records of the current segment
+        self._replay_covered = False  # ...of the older segments: store those again before deleting them
 
     def start(self) -> PredictionRecorder:
         self._thread.start()
@@ -67,6 +70,7 @@ class PredictionRecorder:
             overflow = len(self._buffer) - self._max
             for _ in range(max(overflow, 0)):
                 self._buffer.popleft()
+            self._dropped_since_rotation |= overflow > 0
         if overflow > 0:
             self.dropped += overflow
             self._on_dropped(overflow)
@@ -80,24 +84,46 @@ class PredictionRecorder:
         if self.journal is not None:
             with self._lock:
                 self.journal.rotate()  # what is buffered now is all in the older segments
+                self._replay_covered |= self._dropped_since_rotation
+                self._dropped_since_rotation = False
         while True:
             with self._lock:
                 batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
             if not batch:
-                if self.journal is not None:
-                    self.journal.forget_covered()
-                return True
+                return self._forget_covered()
             try:
-                try:
-                    self.sink.write_predictions(batch)
-                except RecordRejected:
-                    self._write_one_by_one(batch)
+                self._write(batch)
             except (SinkUnavailable, OSError) as exc:
                 with self._lock:
                     self._buffer.extendleft(reversed(batch))
                 self.failures += 1
                 log.warning("prediction log sink unavailable (%s); %d records buffered", exc, self.pending)
                 return False
+
+    def _forget_covered(self) -> bool:
+        """The buffer is drained: the older segments can go, once any record memory dropped is stored."""
+        if self.journal is None:
+            return True
+        if self._replay_covered:
+            records = self.journal.covered_records()
+            try:
+                for start in range(0, len(records), WRITE_BATCH):
+                    self._write(records[start : start + WRITE_BATCH])
+            except (SinkUnavailable, OSError) as exc:
+                log.warning(
+                    "prediction log sink unavailable (%s); the journal keeps the dropped records", exc
+                )
+                return False
+            log.warning("stored %d journaled records again after the buffer had dropped some", len(records))
+            self._replay_covered = False
+        self.journal.forget_covered()
+        return True
+
+    def _write(self, batch: list[PredictionRecord]) -> None:
+        try:
+            self.sink.write_predictions(batch)
+        except RecordRejected:
+            self._write_one_by_one(batch)
 
     def _write_one_by_one(self, batch: list[PredictionRecord]) -> None:
         """A batch the sink refused for some record's content: store every other record, and keep each

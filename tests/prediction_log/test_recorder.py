@@ -9,7 +9,7 @@ from pathlib import Path
 from pigeonhole.prediction_log.journal import Journal
 from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.records import PredictionRecord
-from pigeonhole.prediction_log.sinks import FileSink
+from pigeonhole.prediction_log.sinks import FileSink, SinkUnavailable
 from tests.prediction_log.test_sinks import _prediction
 
 
@@ -50,3 +50,33 @@ def test_a_stopped_processs_journal_is_replayed_once_torn_tail_and_all(tmp_path:
     assert not segment.exists(), "a replayed segment is deleted once its records are stored"
     restarted.close()
     assert list(journal_dir.glob("segment-*.jsonl")) == [], "a drained recorder leaves no segment"
+
+
+class _Outage(FileSink):
+    """A file sink that is down until told otherwise."""
+
+    down = True
+
+    def write_predictions(self, records: list[PredictionRecord]) -> None:
+        if self.down:
+            raise SinkUnavailable("down")
+        super().write_predictions(records)
+
+
+def test_what_memory_drops_during_a_long_outage_the_journal_stores_once_the_sink_is_back(
+    tmp_path: Path,
+) -> None:
+    sink = _Outage(tmp_path / "logs")
+    recorder = PredictionRecorder(
+        sink, max_buffered=5, flush_seconds=60, journal=Journal(tmp_path / "journal")
+    )
+    answered = [_prediction(datetime.now(UTC)) for _ in range(20)]
+    for record in answered:
+        recorder.record(record)
+    assert not recorder.flush() and recorder.dropped == 15 and recorder.pending == 5
+    sink.down = False
+    assert recorder.flush()
+    window = sink.read_predictions(answered[0].ts.replace(year=2000), datetime.now(UTC))
+    assert sorted(window["request_id"]) == sorted(r.request_id for r in answered), "none lost, none twice"
+    recorder.close()
+    assert list((tmp_path / "journal").glob("segment-*.jsonl")) == []
