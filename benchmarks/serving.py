@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from pigeonhole.model.promote import run_gate
 from pigeonhole.model.registry import CHAMPION, connect, download_pipeline, model_uri, version_by_alias
 from pigeonhole.model.synthetic import generate
 from pigeonhole.model.train import train_and_register
+from pigeonhole.serving.auth import KeyRing, Role, bearer
 from pigeonhole.serving.process import free_port, serve_command, stop_group
 
 LISTING: dict[str, Any] = {
@@ -58,6 +59,7 @@ class Peer:
     single: tuple[str, dict[str, Any]]
     batch: tuple[str, dict[str, Any]]
     adaptive: tuple[str, dict[str, Any]] | None = None  # one listing per request, merged by the server
+    headers: dict[str, str] = field(default_factory=dict)  # what every request sends (our API key)
 
     def modes(self) -> list[tuple[str, tuple[str, dict[str, Any]], int]]:
         found = [("single", self.single, 1), (f"batch {BATCH_SIZE}", self.batch, BATCH_SIZE)]
@@ -108,6 +110,8 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
             ("/suggest", LISTING),
             ("/suggest_batch", batch),
             ("/suggest_batch", {"items": [LISTING]}),
+            # the service answers only callers with a key: a client key made for this run
+            headers=bearer(KeyRing(settings.keys_path).add(f"bench-{os.getpid()}", Role.client)),
         ),
         Peer(
             "(b) mlflow models serve",
@@ -172,7 +176,7 @@ def start(peer: Peer, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         if process.poll() is not None:
             raise SystemExit(f"{peer.name} exited: {(log_dir / f'{port}.log').read_text()[-2000:]}")
         try:
-            if httpx.post(url + path, json=body, timeout=5).status_code == 200:
+            if httpx.post(url + path, json=body, headers=peer.headers, timeout=5).status_code == 200:
                 return process, url
         except httpx.HTTPError:
             pass
@@ -193,11 +197,14 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}[unit]
 
 
-def run_wrk(url: str, body: dict[str, Any], connections: int, seconds: int, pid: int) -> dict[str, float]:
+def run_wrk(
+    url: str, body: dict[str, Any], headers: dict[str, str], connections: int, seconds: int, pid: int
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
             'wrk.headers["Content-Type"] = "application/json"\n'
+            + "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items())
         )
     peak = [tree_rss_mib(pid)]
     done = threading.Event()
@@ -295,7 +302,9 @@ def main() -> None:
                         if mode.startswith("batch") and connections == 64:
                             continue
                         console.log(f"{peer.name}: {mode}, {connections} connections")
-                        measured = run_wrk(url + path, body, connections, args.seconds, process.pid)
+                        measured = run_wrk(
+                            url + path, body, peer.headers, connections, args.seconds, process.pid
+                        )
                         results.append(
                             Result(
                                 peer.name,

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
+import pytest
 
 from pigeonhole.core.settings import get_settings
-from pigeonhole.prediction_log.sinks import FileSink
+from pigeonhole.prediction_log.sinks import open_sink
 from tests.serving.conftest import Server, start_server, stop_server
 
 TITLES = ["iPhone 12 mini 64GB", "Bugaboo Fox pushchair", "Nintendo Switch OLED", "IKEA sofa, grey"]
@@ -35,32 +36,49 @@ def _kill_9(server: Server) -> None:
     psutil.wait_procs(family, timeout=10)
 
 
-def _stored(home: Path, ids: list[str]) -> set[str]:
+def _stored(env: dict[str, str], ids: list[str]) -> set[str]:
     now = datetime.now(UTC)
-    window = FileSink(get_settings(home=home).log_dir).read_predictions(
-        now - timedelta(hours=1), now + timedelta(minutes=1), ["request_id", "ts"]
-    )
+    sink = open_sink(get_settings(home=Path(env["PIGEONHOLE_HOME"])))
+    try:
+        window = sink.read_predictions(
+            now - timedelta(hours=1), now + timedelta(minutes=1), ["request_id", "ts"]
+        )
+    finally:
+        sink.close()
     assert not window["request_id"].duplicated().any(), "a replay must not show a record twice"
     return set(window["request_id"]) & set(ids)
 
 
+@pytest.mark.parametrize("sink", ["files", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_no_answered_prediction_is_lost_to_kill_9_and_sigterm_drains_the_rest(
-    served_home: Path, tmp_path: Path
+    sink: str,
+    served_home: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a flush interval longer than the test: nothing reaches the sink before the kill but the journal
-    slow = {"PIGEONHOLE_HOME": str(served_home), "PIGEONHOLE_LOG_FLUSH_SECONDS": "600"}
+    slow = {
+        "PIGEONHOLE_HOME": str(served_home),
+        "PIGEONHOLE_LOG_FLUSH_SECONDS": "600",
+        "PIGEONHOLE_LOG_SINK": sink,
+    }
+    if sink == "postgres":
+        slow["PIGEONHOLE_LOG_DATABASE_URL"] = request.getfixturevalue("postgres_database")
+    for name, value in slow.items():  # what this test's own reader uses too
+        monkeypatch.setenv(name, value)
     first = start_server(tmp_path, slow)
     killed = _answer(first, 120)
     _kill_9(first)
-    assert _stored(served_home, killed) == set(), "the sink had none of them: only the journal did"
+    assert _stored(slow, killed) == set(), "the sink had none of them: only the journal did"
 
     second = start_server(tmp_path, {**slow, "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2"})
     deadline = time.monotonic() + 30
-    while _stored(served_home, killed) != set(killed) and time.monotonic() < deadline:
+    while _stored(slow, killed) != set(killed) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _stored(served_home, killed) == set(killed), "the restarted service replays the journal"
+    assert _stored(slow, killed) == set(killed), "the restarted service replays the journal"
 
     drained = _answer(second, 80)
     stop_server(second)  # SIGTERM
     assert second.process.returncode is not None
-    assert _stored(served_home, drained) == set(drained), "a graceful stop stores everything it answered"
+    assert _stored(slow, drained) == set(drained), "a graceful stop stores everything it answered"
