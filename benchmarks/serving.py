@@ -95,6 +95,8 @@ def peers(settings: Settings, pipeline: Path) -> list[Peer]:
         "PIGEONHOLE_HOME": str(settings.home),
         "PIGEONHOLE_RELOAD_SECONDS": "0",
         "PIGEONHOLE_WORKERS": "2",
+        # the per-caller rate limit would answer most of wrk's requests with 429: measure the service
+        "PIGEONHOLE_RATE_LIMIT_PER_MINUTE": "100000000",
         "BENTOML_DO_NOT_TRACK": "True",
         "BENCH_PIPELINE": str(pipeline),
         # mlflow models serve starts `uvicorn` from PATH: the venv's own
