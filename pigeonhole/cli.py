@@ -323,7 +323,7 @@ def models_list(
 
 
 def _credential(envvar: str, what: str) -> Any:
-    return typer.Option(envvar=envvar, show_default=False, help=f"{what} (env {envvar}).")
+    return typer.Option(envvar=envvar, show_default=False, help=f"{what}.")
 
 
 @models_app.command("users")
@@ -338,9 +338,13 @@ def models_users(
 ) -> None:
     """Create or update the registry's two identities on an MLflow server with basic auth.
 
-    Run as the server's admin (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD): the reader may
-    only read (it loads the champion, never moves an alias); the writer manages the experiment and the
-    registered model. A deployed stack runs it as the `pigeonhole-mlflow-users` Job.
+    Run as the server's admin (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD).
+
+    The reader may only read: it loads the champion, never moves an alias.
+
+    The writer manages the experiment and the registered model.
+
+    A deployed stack runs it as the `pigeonhole-registry-users` Job.
     """
     from mlflow.exceptions import MlflowException
 
@@ -668,25 +672,32 @@ def keys_revoke(
     out.print(f"revoked {removed} key(s) of {caller}")
 
 
-def _role_url(envvar: str, whose: str) -> Any:
-    return typer.Option(
-        envvar=envvar, show_default=False, help=f"{whose} (postgresql://USER:PASSWORD@HOST/DB)."
-    )
-
-
 @db_app.command("setup")
 @_friendly_errors
 def db_setup(
-    admin_url: Annotated[str, _role_url("DB_ADMIN_URL", "The server's administrator")],
-    registry_url: Annotated[str, _role_url("DB_REGISTRY_URL", "MLflow's backend role")],
-    log_url: Annotated[str, _role_url("DB_LOG_URL", "The prediction log's owner")],
-    writer_url: Annotated[str, _role_url("DB_LOG_WRITER_URL", "The service's insert-only role")],
+    admin_url: Annotated[
+        str, _credential("DB_ADMIN_URL", "The server's administrator, as postgresql://USER:PASSWORD@HOST/DB")
+    ],
+    registry_url: Annotated[
+        str, _credential("DB_REGISTRY_URL", "MLflow's backend role, as postgresql://USER:PASSWORD@HOST/DB")
+    ],
+    log_url: Annotated[
+        str, _credential("DB_LOG_URL", "The prediction log's owner, as postgresql://USER:PASSWORD@HOST/DB")
+    ],
+    writer_url: Annotated[
+        str,
+        _credential(
+            "DB_LOG_WRITER_URL", "The service's insert-only role, as postgresql://USER:PASSWORD@HOST/DB"
+        ),
+    ],
 ) -> None:
     """Create (or update) the registry's and the log's roles, databases and tables, least privilege.
 
     The service's role may only insert into the log; the registry's database admits its own role alone.
-    Safe to run again: passwords are reset to the URLs' and grants re-applied. A deployed stack runs it
-    as the `pigeonhole-db-setup` Job before anything connects.
+
+    Safe to run again: passwords are reset to the URLs' and grants re-applied.
+
+    A deployed stack runs it as the `pigeonhole-db-setup` Job before anything connects.
     """
     import psycopg
 
