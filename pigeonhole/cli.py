@@ -377,10 +377,13 @@ def versions_table(settings: Settings, rows: list[Any]) -> Table:
 
 
 def _window(window: str, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    end = (until or datetime.now(UTC)).astimezone(UTC)
-    if since is not None:
-        return since.astimezone(UTC), end
-    return end - parse_duration(window), end
+    """[since or until - window, until or now), in UTC; a time given without a zone is UTC."""
+    end = _utc(until) if until else datetime.now(UTC)
+    return (_utc(since) if since else end - parse_duration(window)), end
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
 
 
 @monitor_app.command("drift")
@@ -409,11 +412,7 @@ def monitor_drift(
     from pigeonhole.monitoring.trigger import fire
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, drift_window=window)
-    start, end = _window(
-        settings.drift_window,
-        since and since.replace(tzinfo=since.tzinfo or UTC),
-        until and until.replace(tzinfo=until.tzinfo or UTC),
-    )
+    start, end = _window(settings.drift_window, since, until)
     result = run_drift(settings, start, end)
     triggered = fire(settings, result)
     if settings.pushgateway:
@@ -455,11 +454,7 @@ def log_stats_command(
     from pigeonhole.prediction_log.stats import log_stats
 
     settings = get_settings(home=home)
-    start, end = _window(
-        window,
-        since and since.replace(tzinfo=since.tzinfo or UTC),
-        until and until.replace(tzinfo=until.tzinfo or UTC),
-    )
+    start, end = _window(window, since, until)
     sink = open_sink(settings)
     try:
         stats = log_stats(sink, start, end)

@@ -134,6 +134,8 @@ class PredictionRecorder:
                 self.sink.write_predictions([record])
             except RecordRejected as exc:
                 refused.append(DeadLetterRecord.of(record, str(exc)))
+        if not refused:  # the refusal was the batch's, not a record's: nothing to keep
+            return
         self.sink.write_dead_letters(refused)
         self.dead_letters += len(refused)
         log.error("%d prediction record(s) refused by the sink, kept as dead letters", len(refused))

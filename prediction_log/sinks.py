@@ -143,7 +143,7 @@ class FileSink:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._feedback_lock = threading.Lock()
+        self._append_lock = threading.Lock()
 
     def _partition(self, kind: str, ts: datetime) -> Path:
         folder = self.root / kind / f"date={ts:%Y-%m-%d}"
@@ -182,7 +182,7 @@ class FileSink:
     def _append(self, kind: str, ts: datetime, line: str) -> None:
         try:
             path = self._partition(kind, ts) / f"{kind}-{os.getpid()}.jsonl"
-            with self._feedback_lock:
+            with self._append_lock:
                 _append_line(path, line + "\n")
         except OSError as exc:
             raise SinkUnavailable(str(exc)) from exc
@@ -198,11 +198,16 @@ class FileSink:
         """The window's predictions; ``columns`` (with ``ts``) reads only those, to save memory."""
         wanted = columns or PREDICTION_COLUMNS
         # request_id too: a replayed journal may have stored a record twice, readers see it once
-        read = list(dict.fromkeys([*wanted, "request_id"]))
+        frame = self._stored_predictions(list(dict.fromkeys([*wanted, "request_id"])), since, until)
+        return frame.drop_duplicates("request_id")[wanted]
+
+    def _stored_predictions(self, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
+        """Every stored row of the window, duplicates included."""
         files = self._read("predictions", "*.parquet", since, until)
-        parts = [part for part in (_read_parquet(p, read) for p in files) if part is not None]
-        frame = pd.concat(parts, ignore_index=True).drop_duplicates("request_id") if parts else pd.DataFrame()
-        return _window(frame, read, since, until)[wanted]
+        parts = [part for part in (_read_parquet(p, columns) for p in files) if part is not None]
+        return _window(
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), columns, since, until
+        )
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         return self._read_jsonl("feedback", FEEDBACK_COLUMNS, since, until)
@@ -215,12 +220,9 @@ class FileSink:
         return _window(pd.DataFrame.from_records(rows), columns, since, until)
 
     def stored_twice(self, since: datetime, until: datetime) -> int:
-        files = self._read("predictions", "*.parquet", since, until)
-        parts = [part for part in (_read_parquet(p, ["request_id", "ts"]) for p in files) if part is not None]
-        if not parts:
-            return 0
-        frame = _window(pd.concat(parts, ignore_index=True), ["request_id", "ts"], since, until)
-        return int(frame["request_id"].duplicated().sum())
+        return int(
+            self._stored_predictions(["request_id", "ts"], since, until)["request_id"].duplicated().sum()
+        )
 
     def close(self) -> None:
         return None
@@ -305,7 +307,7 @@ CONNECTION_OPTIONS: dict[str, Any] = {
 
 
 class PostgresSink:
-    """Two tables, created on first use when the role may (else made by `pigeonhole db setup`).
+    """A table per record kind, created on first use when the role may (else by `pigeonhole db setup`).
     Reconnects after the server restarts."""
 
     def __init__(self, url: str) -> None:

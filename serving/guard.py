@@ -23,6 +23,7 @@ EXAMPLE = '{"title": "iPhone 13 128GB, like new"}'
 MAX_DEPTH = 8
 JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 BRACKET = re.compile(r"[\[\]{}]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a JSON string can hold an unpaired surrogate
 
 
 class BodyProblem(Exception):
@@ -51,8 +52,9 @@ def check_json_body(body: bytes, content_type: str) -> None:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BodyProblem(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    try:
-        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    try:  # re-encoding costs a pass over the body: only when the text has a surrogate escape at all
+        if SURROGATE_ESCAPE.search(text):
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:  # "\ud800" is valid JSON but no text: no store can hold it
         raise BodyProblem(
             400,

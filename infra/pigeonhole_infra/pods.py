@@ -238,6 +238,38 @@ def cli_job_template(
     )
 
 
+def setup_job(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    image: Image,
+    command: list[str],
+    environment: list[k8s.core.v1.EnvVarArgs],
+    opts: pulumi.ResourceOptions,
+) -> k8s.batch.v1.Job:
+    """A one-off `pigeonhole ...` Job that a deployment runs before what depends on it (Pulumi waits for
+    it to complete), with a ServiceAccount of its own; replaced, so run again, when its spec changes."""
+    account = service_account(f"{resource_name}-sa", name, namespace, component, opts, image=image)
+    template = cli_job_template(
+        component,
+        image.name,
+        command,
+        environment,
+        resources("100m", "256Mi", "500m", "512Mi"),
+        account.metadata.name,
+        deadline_seconds=600,
+    )
+    return k8s.batch.v1.Job(
+        resource_name,
+        metadata=metadata(name, namespace, component),
+        spec=template.spec,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(replace_on_changes=["spec"], delete_before_replace=True)
+        ),
+    )
+
+
 def cluster_service(
     resource_name: str,
     name: str,

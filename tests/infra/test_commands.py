@@ -64,13 +64,16 @@ def test_mlflow_server_command_line_parses_with_mlflow(stack: Rendered) -> None:
     assert params["app_name"] == "basic-auth"
 
 
+def _container(stack: Rendered, name: str) -> dict[str, Any]:
+    (found,) = [c for r in stack.kubernetes() for _, c in containers(r.manifest()) if c["name"] == name]
+    return dict(found)
+
+
 def test_the_database_setup_job_hands_the_cli_each_roles_url(
     stack: Rendered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The Job passes the URLs in the CLI's own environment variables: a misspelt name is a missing option."""
-    (container,) = [
-        c for r in stack.kubernetes() for _, c in containers(r.manifest()) if c["name"] == "db-setup"
-    ]
+    container = _container(stack, "db-setup")
     for item in container["env"]:
         monkeypatch.setenv(item["name"], f"postgresql://{item['valueFrom']['secretKeyRef']['key']}@db/x")
     assert parse_cli(container["command"]) == {
@@ -84,9 +87,7 @@ def test_the_database_setup_job_hands_the_cli_each_roles_url(
 def test_the_registry_users_job_hands_the_cli_both_identities(
     stack: Rendered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (container,) = [
-        c for r in stack.kubernetes() for _, c in containers(r.manifest()) if c["name"] == "registry-users"
-    ]
+    container = _container(stack, "registry-users")
     for item in container["env"]:
         monkeypatch.setenv(item["name"], item.get("value") or item["valueFrom"]["secretKeyRef"]["key"])
     parsed = parse_cli(container["command"])

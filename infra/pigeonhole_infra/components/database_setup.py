@@ -43,23 +43,14 @@ class DatabaseSetup(pulumi.ComponentResource):
         self, name: str, args: DatabaseSetupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("pigeonhole:platform:DatabaseSetup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        account = pods.service_account(
-            f"{name}-sa", NAME, args.namespace, "db-setup", child, image=args.image
-        )
-        template = pods.cli_job_template(
+        self.job = pods.setup_job(
+            f"{name}-job",
+            NAME,
+            args.namespace,
             "db-setup",
-            args.image.name,
+            args.image,
             COMMAND,
             [pods.secret_env(env, args.database_secret, key) for env, key in URL_ENV.items()],
-            pods.resources("100m", "256Mi", "500m", "512Mi"),
-            account.metadata.name,
-            deadline_seconds=600,
-        )
-        self.job = k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata=pods.metadata(NAME, args.namespace, "db-setup"),
-            spec=template.spec,
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["spec"], delete_before_replace=True),
+            pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({})

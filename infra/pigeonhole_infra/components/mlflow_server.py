@@ -154,9 +154,6 @@ class MlflowServer(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> k8s.batch.v1.Job:
         """`pigeonhole models users` as the admin, once the server is ready."""
-        account = pods.service_account(
-            f"{name}-users-sa", USERS_JOB, args.namespace, "registry-users", opts, image=args.image
-        )
         admin = pods.RegistryIdentity(self.url, ADMIN_USER, args.auth_secret, ADMIN_PASSWORD_KEY)
         environment = [
             *admin.env(),
@@ -165,25 +162,15 @@ class MlflowServer(pulumi.ComponentResource):
             pods.secret_env("MLFLOW_READER_PASSWORD", args.auth_secret, READER_PASSWORD_KEY),
             *pods.env({"HOME": "/tmp"}),
         ]
-        template = pods.cli_job_template(
+        return pods.setup_job(
+            f"{name}-users",
+            USERS_JOB,
+            args.namespace,
             "registry-users",
-            args.image.name,
+            args.image,
             ["pigeonhole", "models", "users"],
             environment,
-            pods.resources("100m", "256Mi", "500m", "512Mi"),
-            account.metadata.name,
-            deadline_seconds=600,
-        )
-        return k8s.batch.v1.Job(
-            f"{name}-users",
-            metadata=pods.metadata(USERS_JOB, args.namespace, "registry-users"),
-            spec=template.spec,
-            opts=pulumi.ResourceOptions.merge(
-                opts,
-                pulumi.ResourceOptions(
-                    depends_on=[deployment], replace_on_changes=["spec"], delete_before_replace=True
-                ),
-            ),
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[deployment])),
         )
 
     @staticmethod
