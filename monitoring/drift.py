@@ -18,7 +18,7 @@ from pigeonhole.monitoring.compare import FeedbackQuality, compare, decide, feed
 from pigeonhole.monitoring.reference import champion_reference
 from pigeonhole.monitoring.reports import store_run
 from pigeonhole.monitoring.result import Decision, DriftResult
-from pigeonhole.prediction_log.window import read_window
+from pigeonhole.prediction_log.window import labelled_listings, read_window
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
     reference = champion_reference(settings)
     window = read_window(settings, since, until)
     predictions = window.predictions.rename(columns={"top_category": "predicted_category"})
-    pairs = feedback_pairs(window.answered_feedback())
+    pairs = feedback_pairs(labelled_listings(window.feedback))
     quality = FeedbackQuality(
         rows=len(pairs),
         accuracy=float((pairs["target"] == pairs["prediction"]).mean()) if len(pairs) else None,

@@ -1,12 +1,12 @@
 """`pigeonhole retrain`: a challenger trained on the reference data plus recent feedback, then the gate.
 
-Sellers' final choices are the labels drift leaves behind: each feedback record joined with the
-logged prediction it answers (by request id) is a labelled listing from today's market, in the
-masked form the log keeps. Feedback comes from the network, so it is bounded before it is trained
-on: one label per listing, and caps (settings, newest rows kept) on what one caller, one category
-and all feedback together may add, relative to the reference data, so that a flood cannot outweigh
-the curated catalogue. The gate then decides, on the lineage's frozen benchmark and on the
-challenger's own held-out rows (which include such listings), whether to promote.
+Sellers' final choices are the labels drift leaves behind: each feedback record carries the listing
+it labels, so it is a labelled listing from today's market, in the masked form the log keeps.
+Feedback comes from the network, so it is bounded before it is trained on: one label per listing,
+and caps (settings, newest rows kept) on what one caller, one category and all feedback together may
+add, relative to the reference data, so that a flood cannot outweigh the curated catalogue. The gate
+then decides, on the lineage's frozen benchmark and on the challenger's own held-out rows (which
+include such listings), whether to promote.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pigeonhole.model.registry import (
     version_by_alias,
 )
 from pigeonhole.model.train import train_and_register
-from pigeonhole.prediction_log.window import read_window
+from pigeonhole.prediction_log.window import read_labelled
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +58,17 @@ FEEDBACK_EXTRA = ["caller", "ts"]  # what the caps need besides the contract col
 
 
 def feedback_listings(settings: Settings, since: datetime, until: datetime) -> pd.DataFrame:
-    """Feedback joined with the predictions it answers, as listings in the data contract (plus who
-    sent each and when)."""
-    joined = read_window(settings, since, until).answered_feedback()
+    """Feedback-labelled listings in the data contract (plus who sent each and when)."""
+    labelled = read_labelled(settings, since, until)
     return pd.DataFrame(
         {
-            "listing_id": data.FEEDBACK_ID_PREFIX + joined["request_id"].astype(str),
-            "title": joined["title"],
-            "description": joined["description"].fillna(""),
-            "price": pd.to_numeric(joined["price"], errors="coerce"),
-            "category_path": joined["chosen_category"],
-            "caller": joined["caller"].fillna("unknown") if "caller" in joined else "unknown",
-            "ts": joined["ts"],
+            "listing_id": data.FEEDBACK_ID_PREFIX + labelled["request_id"].astype(str),
+            "title": labelled["title"],
+            "description": labelled["description"].fillna(""),
+            "price": pd.to_numeric(labelled["price"], errors="coerce"),
+            "category_path": labelled["chosen_category"],
+            "caller": labelled["caller"].fillna("unknown"),
+            "ts": labelled["ts"],
         },
         columns=data.CONTRACT_COLUMNS + FEEDBACK_EXTRA,
     )

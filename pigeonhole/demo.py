@@ -171,13 +171,17 @@ def replay(
         ]
         response = client.post("/suggest_batch", json={"items": items})
         response.raise_for_status()
-        for offset, answer in enumerate(response.json()):
+        for offset, (item, answer) in enumerate(zip(items, response.json(), strict=True)):
             versions.add(answer["model_version"])
             index = start + offset
             if index % 100 < feedback_share * 100:
                 stored = client.post(
                     "/feedback",
-                    json={"feedback_token": answer["feedback_token"], "chosen_category": truths[index]},
+                    json={
+                        "feedback_token": answer["feedback_token"],
+                        "chosen_category": truths[index],
+                        "listing": item,
+                    },
                 )
                 if stored.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
                     refused += 1  # a category new to the market: never trained on unreviewed

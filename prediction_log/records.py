@@ -44,10 +44,19 @@ class PredictionRecord:
 
 @dataclass(frozen=True, slots=True)
 class FeedbackRecord:
-    """A seller's final choice for one answered suggestion (vouched for by its feedback token)."""
+    """A seller's final choice for one answered suggestion (vouched for by its feedback token).
+
+    Self-contained: it carries the listing's text and the answer it labels, so drift and retraining
+    can use it even when the prediction record it answers was lost (a crash's window) or expired.
+    """
 
     request_id: str
     listing_id: str | None
+    title: str  # masked, as in the prediction log
+    description: str | None  # masked
+    price: float | None
+    top_category: str  # the answer's top suggestion
+    top_score: float
     chosen_category: str
     accepted: bool  # the seller chose the top suggestion
     variant: Variant

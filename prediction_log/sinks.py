@@ -217,7 +217,8 @@ class FileSink:
 
     def _read_jsonl(self, kind: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
         rows = [row for p in self._read(kind, "*.jsonl", since, until) for row in _read_lines(p)]
-        return _window(pd.DataFrame.from_records(rows), columns, since, until)
+        # columns: a field added since a line was written reads as missing, never as a KeyError
+        return _window(pd.DataFrame.from_records(rows, columns=columns), columns, since, until)
 
     def stored_twice(self, since: datetime, until: datetime) -> int:
         return int(

@@ -19,7 +19,7 @@ class LogStats:
     until: datetime
     predictions: int
     feedback: int
-    feedback_joined: int  # feedback whose prediction is in the log: what drift and retraining can use
+    feedback_joined: int  # feedback whose prediction is in the log (the rest: predictions lost or expired)
     dead_letters: int
     stored_twice: int  # predictions a journal replay stored again; readers show them once
     first: datetime | None

@@ -1,4 +1,4 @@
-"""Reading the log back: the traffic of a time window, and each feedback beside the answer it labels.
+"""Reading the log back: the traffic of a time window and the feedback-labelled listings in it.
 
 The drift job compares a window with the champion's reference; retraining learns from the
 feedback-labelled listings of a window. Both read through here.
@@ -6,6 +6,7 @@ feedback-labelled listings of a window. Both read through here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,8 @@ import pandas as pd
 from pigeonhole.core.settings import Settings
 from pigeonhole.prediction_log.records import WINDOW_COLUMNS, Variant
 from pigeonhole.prediction_log.sinks import LogSink, open_sink
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,14 +28,29 @@ class Window:
     predictions: pd.DataFrame  # WINDOW_COLUMNS
     feedback: pd.DataFrame  # every field of FeedbackRecord
 
-    def answered_feedback(self) -> pd.DataFrame:
-        """Each feedback record beside the prediction it answers (joined on request id): one label
-        per listing, the seller's last word winning (per listing_id where the caller sent one, else
-        per request)."""
-        latest = self.feedback.dropna(subset=["request_id"]).sort_values("ts", kind="stable")
-        listing = latest["listing_id"].where(latest["listing_id"].notna(), "request:" + latest["request_id"])
-        latest = latest[~listing.duplicated(keep="last")]
-        return latest.merge(self.predictions, on="request_id", how="inner", suffixes=("", "_prediction"))
+
+def labelled_listings(feedback: pd.DataFrame) -> pd.DataFrame:
+    """Feedback records as listings with the answer each got and the seller's choice: one label per
+    listing, the seller's last word winning (per listing_id where the caller sent one, else per
+    request). Records carry their own text, so a lost prediction loses no label."""
+    complete = feedback.dropna(subset=["request_id", "title", "top_category"])
+    if len(complete) < len(feedback):
+        log.warning(
+            "left out %d feedback record(s) without the listing's text (stored before feedback carried it)",
+            len(feedback) - len(complete),
+        )
+    latest = complete.sort_values("ts", kind="stable")
+    listing = latest["listing_id"].where(latest["listing_id"].notna(), "request:" + latest["request_id"])
+    return latest[~listing.duplicated(keep="last")].reset_index(drop=True)
+
+
+def read_labelled(settings: Settings, since: datetime, until: datetime) -> pd.DataFrame:
+    """The window's feedback-labelled listings (retraining's labels), without reading its predictions."""
+    sink = open_sink(settings)
+    try:
+        return labelled_listings(sink.read_feedback(since, until))
+    finally:
+        sink.close()
 
 
 def read_window(settings: Settings, since: datetime, until: datetime) -> Window:

@@ -33,7 +33,7 @@ from pigeonhole.serving.schemas import (
     SuggestRequest,
     SuggestResponse,
 )
-from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens, SuggestionClaim
+from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens, SuggestionClaim, listing_digest
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -204,7 +204,13 @@ class SuggestionEngine:
             ]
             request_id = uuid.uuid4().hex
             claim = SuggestionClaim(
-                request_id, item.listing_id, model.version, variant, suggestions[0].category
+                request_id,
+                item.listing_id,
+                model.version,
+                variant,
+                suggestions[0].category,
+                suggestions[0].score,
+                listing_digest(item),
             )
             response = SuggestResponse(
                 suggestions=suggestions,
@@ -250,12 +256,18 @@ class SuggestionEngine:
         not know (never trained on), and SinkUnavailable when it cannot be stored. ``caller`` is the
         authenticated caller sending it, which retraining's caps count.
         """
-        claim = self.tokens.verify(request.feedback_token)
+        listing = request.listing
+        claim = self.tokens.verify(request.feedback_token, listing)
         chosen = self._known_category(request.chosen_category, claim.model_version)
         accepted = chosen == claim.top_category
         record = FeedbackRecord(
             request_id=claim.request_id,
             listing_id=claim.listing_id,
+            title=mask(listing.title) or "",
+            description=mask(listing.description),
+            price=listing.price,
+            top_category=claim.top_category,
+            top_score=claim.top_score,
             chosen_category=chosen,
             accepted=accepted,
             variant=Variant(claim.variant),

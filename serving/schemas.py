@@ -30,13 +30,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SuggestRequest(Strict):
+class Listing(Strict):
+    """What the seller typed: what the model reads, and what a feedback record keeps beside its label."""
+
     title: Title = Field(
         description="The listing title, 1-300 characters after trimming.",
         examples=["iPhone 13 128GB, like new"],
     )
     description: Description | None = Field(default=None, description="Free text, up to 5,000 characters.")
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Finite, >= 0.")
+
+
+class SuggestRequest(Listing):
     listing_id: Identifier | None = Field(
         default=None, description="Your id for the listing; routes A/B traffic and links feedback."
     )
@@ -69,10 +74,20 @@ class FeedbackRequest(Strict):
     feedback_token: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
         description="The feedback_token of the /suggest answer the seller saw."
     )
+    listing: Listing = Field(
+        description="The title, description and price exactly as sent to /suggest: the feedback record "
+        "keeps them, so it is a complete labelled example (the token's digest of them must match)."
+    )
     chosen_category: Category = Field(
         description="The category the seller finally chose: one of the model's categories, as a full "
         "path or at the model's depth."
     )
+
+    @classmethod
+    def answering(cls, asked: Listing, feedback_token: str, chosen_category: str) -> FeedbackRequest:
+        """The feedback for the answer to ``asked`` (a SuggestRequest will do: its listing is taken)."""
+        listing = Listing.model_validate(asked.model_dump(include=set(Listing.model_fields)))
+        return cls(feedback_token=feedback_token, chosen_category=chosen_category, listing=listing)
 
 
 class FeedbackResponse(BaseModel):

@@ -1,16 +1,19 @@
 """Feedback tokens: proof that a piece of feedback answers a suggestion this service really made.
 
-Each /suggest answer carries a token signed with the service's key (itsdangerous, HMAC-SHA1 over
-the claim and a timestamp). /feedback accepts only a valid, unexpired token, so nobody can label
+Each /suggest answer carries a token signed with the service's key (itsdangerous, HMAC-SHA1 over the
+claim and a timestamp). /feedback accepts only a valid, unexpired token, so nobody can label
 listings the service never answered, or label with a forged model version, request id or top
-suggestion. (The token is not bound to the caller: BentoML's adaptive batching merges callers'
-requests into one, and the authenticated caller of /feedback is what retraining's caps count.)
-Every worker and replica must share the key (a Secret in the cluster); on a laptop one is made on
-first use.
+suggestion. The token also holds a digest of the listing's text, so the feedback that resends the
+text (to be a complete labelled example on its own) cannot swap in a listing the service never saw.
+(The token is not bound to the caller: BentoML's adaptive batching merges callers' requests into
+one, and the authenticated caller of /feedback is what retraining's caps count.) Every worker and
+replica must share the key (a Secret in the cluster); on a laptop one is made on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
@@ -19,6 +22,7 @@ from pathlib import Path
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from pigeonhole.core.settings import Settings, parse_duration
+from pigeonhole.serving.schemas import Listing
 
 SALT = "pigeonhole-feedback"
 
@@ -40,6 +44,14 @@ class SuggestionClaim:
     model_version: str
     variant: str
     top_category: str
+    top_score: float
+    listing_digest: str  # of the listing's text: see listing_digest()
+
+
+def listing_digest(listing: Listing) -> str:
+    """A short fingerprint of the listing as validated (trimmed title; no description is empty)."""
+    text = json.dumps([listing.title, listing.description or "", listing.price], ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 def signing_key(settings: Settings) -> str:
@@ -70,8 +82,9 @@ class FeedbackTokens:
     def issue(self, claim: SuggestionClaim) -> str:
         return str(self._serializer.dumps(asdict(claim)))
 
-    def verify(self, token: str) -> SuggestionClaim:
-        """The claim of a token this service issued and that has not expired; FeedbackRefused otherwise."""
+    def verify(self, token: str, listing: Listing) -> SuggestionClaim:
+        """The claim of a token this service issued for ``listing`` and that has not expired;
+        FeedbackRefused otherwise."""
         try:
             claim = SuggestionClaim(**self._serializer.loads(token, max_age=self._max_age))
         except SignatureExpired:
@@ -82,4 +95,10 @@ class FeedbackTokens:
             raise FeedbackRefused(
                 422, "feedback_token is not one this service issued: send the token of the /suggest answer"
             ) from None
+        if listing_digest(listing) != claim.listing_digest:
+            raise FeedbackRefused(
+                422,
+                "listing is not the one this feedback_token was issued for: send its title, description "
+                "and price exactly as sent to /suggest",
+            )
         return claim

@@ -30,12 +30,14 @@ def exported(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> set
     )
     try:
         with server.client() as client, server.client("prometheus") as prometheus:
-            answer = client.post("/suggest", json={"title": "Trek Marlin 5 bike"}).json()
+            listing = {"title": "Trek Marlin 5 bike"}
+            answer = client.post("/suggest", json=listing).json()
             client.post(
                 "/feedback",
                 json={
                     "feedback_token": answer["feedback_token"],
                     "chosen_category": answer["suggestions"][0]["category"],
+                    "listing": listing,
                 },
             ).raise_for_status()
             text = prometheus.get("/metrics").text

@@ -44,21 +44,19 @@ def _replay(settings: Settings, rows: int, seed: int, drift: float, feedback_sha
     answered = np.random.default_rng(seed).random(rows) < feedback_share  # the same sellers every run
     for start in range(0, rows, 64):
         chunk = listings.iloc[start : start + 64]
-        answers = engine.suggest(
-            [
-                SuggestRequest(
-                    title=r.title,
-                    description=r.description or None,
-                    price=None if r.price != r.price else r.price,
-                )
-                for r in chunk.itertuples()
-            ],
-        )
-        for answer, truth, reports in zip(
-            answers, chunk["category_path"], answered[start : start + 64], strict=True
+        asked = [
+            SuggestRequest(
+                title=r.title,
+                description=r.description or None,
+                price=None if r.price != r.price else r.price,
+            )
+            for r in chunk.itertuples()
+        ]
+        for item, answer, truth, reports in zip(
+            asked, engine.suggest(asked), chunk["category_path"], answered[start : start + 64], strict=True
         ):
             if reports:
-                feedback = FeedbackRequest(feedback_token=answer.feedback_token, chosen_category=truth)
+                feedback = FeedbackRequest.answering(item, answer.feedback_token, truth)
                 engine.feedback(feedback, APPS[start // 64 % len(APPS)])
     assert recorder.flush()
 

@@ -49,18 +49,15 @@ def test_a_feedback_flood_is_capped_and_the_poisoned_challenger_rejected(champio
     engine = SuggestionEngine(champion, holder, recorder, sink, FeedbackTokens(champion))
     listings = generate(8000, seed=99)
     phones = listings[listings["category_path"].str.startswith(PHONES)].head(400)
-    answers = engine.suggest([SuggestRequest(title=title) for title in phones["title"]])
-    for answer in answers:
+    asked = [SuggestRequest(title=title) for title in phones["title"]]
+    for item, answer in zip(asked, engine.suggest(asked), strict=True):
         engine.feedback(
-            FeedbackRequest(feedback_token=answer.feedback_token, chosen_category="Pets > Dogs & puppies"),
-            "attacker",
+            FeedbackRequest.answering(item, answer.feedback_token, "Pets > Dogs & puppies"), "attacker"
         )
-    laptop = engine.suggest([SuggestRequest(title="Dell XPS 13 laptop")])[0]
+    laptop = SuggestRequest(title="Dell XPS 13 laptop")
+    token = engine.suggest([laptop])[0].feedback_token
     with pytest.raises(FeedbackRefused):  # a made-up category is never stored, let alone trained on
-        engine.feedback(
-            FeedbackRequest(feedback_token=laptop.feedback_token, chosen_category="Deals > Message me"),
-            "attacker",
-        )
+        engine.feedback(FeedbackRequest.answering(laptop, token, "Deals > Message me"), "attacker")
     assert recorder.flush()
 
     outcome = retrain(champion)

@@ -19,8 +19,15 @@ import psycopg
 import pytest
 
 from pigeonhole.prediction_log.recorder import PredictionRecorder
-from pigeonhole.prediction_log.records import DeadLetterRecord, FeedbackRecord, PredictionRecord, Variant
+from pigeonhole.prediction_log.records import (
+    FEEDBACK_COLUMNS,
+    DeadLetterRecord,
+    FeedbackRecord,
+    PredictionRecord,
+    Variant,
+)
 from pigeonhole.prediction_log.sinks import FileSink, LogSink, PostgresSink, RecordRejected, SinkUnavailable
+from pigeonhole.prediction_log.window import labelled_listings
 from tests.serving.conftest import start_server, stop_server
 
 
@@ -47,6 +54,11 @@ def _feedback(ts: datetime) -> FeedbackRecord:
     return FeedbackRecord(
         request_id=uuid.uuid4().hex,
         listing_id=None,
+        title="Trek Marlin 5",
+        description=None,
+        price=None,
+        top_category="A",
+        top_score=0.8,
         chosen_category="A",
         accepted=True,
         variant=Variant.control,
@@ -100,6 +112,20 @@ def test_a_log_table_of_an_older_release_gains_the_new_fields(postgres_database:
     finally:
         sink.close()
     assert len(stored) == 2 and stored["caller"].tolist()[-1] == "web" and stored["caller"].isna().iloc[0]
+    assert len(labelled_listings(stored)) == 1, "a record without its listing's text trains nothing"
+
+
+def test_feedback_lines_written_before_a_field_existed_still_read(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    sink = FileSink(tmp_path / "logs")
+    current = _feedback(now)
+    sink.write_feedback(current)
+    older = {"request_id": "r-old", "chosen_category": "A", "accepted": True, "ts": now.isoformat()}
+    folder = tmp_path / "logs" / "feedback" / f"date={now:%Y-%m-%d}"
+    (folder / "feedback-1.jsonl").write_text(json.dumps(older) + "\n")
+    stored = sink.read_feedback(now - timedelta(hours=1), now + timedelta(minutes=1))
+    assert list(stored.columns) == FEEDBACK_COLUMNS and len(stored) == 2
+    assert labelled_listings(stored)["request_id"].tolist() == [current.request_id]
 
 
 def test_unreachable_database_is_reported_not_crashed() -> None:
@@ -120,8 +146,11 @@ def _pg_ctl(action: str) -> None:
     )
 
 
+BUFFER = 50
+
+
 @pytest.mark.postgres
-def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
+def test_postgres_down_longer_than_the_buffer_loses_nothing_acknowledged(
     postgres_database: str, served_home: Path, tmp_path: Path
 ) -> None:
     if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
@@ -132,6 +161,8 @@ def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
             "PIGEONHOLE_HOME": str(served_home),
             "PIGEONHOLE_LOG_SINK": "postgres",
             "PIGEONHOLE_LOG_DATABASE_URL": postgres_database,
+            # the outage outlasts the memory buffer: what it drops, the journal still holds
+            "PIGEONHOLE_LOG_BUFFER_MAX": str(BUFFER),
         },
     )
     suggest_codes: list[int] = []
@@ -150,14 +181,14 @@ def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
     worker.start()
     try:
         with server.client() as client:
-            answer = client.post("/suggest", json={"title": "Trek Marlin 5 bike"}).json()
+            listing = {"title": "Trek Marlin 5 bike"}
+            answer = client.post("/suggest", json=listing).json()
             request_id, top = answer["request_id"], answer["suggestions"][0]["category"]
+            body = {"feedback_token": answer["feedback_token"], "chosen_category": top, "listing": listing}
 
             def send_feedback() -> None:
                 nonlocal refused
-                response = client.post(
-                    "/feedback", json={"feedback_token": answer["feedback_token"], "chosen_category": top}
-                )
+                response = client.post("/feedback", json=body)
                 assert response.status_code in (200, 503), response.text
                 if response.status_code == 200:
                     acknowledged.append(request_id)
@@ -168,9 +199,12 @@ def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
                 send_feedback()
             _pg_ctl("stop")
             try:
+                answered_before, give_up = len(suggest_codes), time.monotonic() + 60
                 for _ in range(10):
                     send_feedback()
-                time.sleep(2)
+                while len(suggest_codes) - answered_before < 3 * BUFFER and time.monotonic() < give_up:
+                    time.sleep(0.1)
+                answered_in_outage = len(suggest_codes) - answered_before
             finally:
                 _pg_ctl("start")
             deadline = time.monotonic() + 30
@@ -181,6 +215,7 @@ def test_postgres_restart_mid_traffic_loses_no_acknowledged_feedback(
         stop.set()
         worker.join()
     try:
+        assert answered_in_outage >= 3 * BUFFER, "the outage must outlast the buffer"
         assert refused >= 10, "feedback during the outage must be refused with 503, not acknowledged"
         assert suggest_codes and set(suggest_codes) == {200}, (
             "suggestions keep flowing while the sink is down"

@@ -12,6 +12,7 @@ import pytest
 
 from pigeonhole.core.settings import get_settings
 from pigeonhole.prediction_log.sinks import open_sink
+from pigeonhole.prediction_log.window import read_labelled
 from tests.serving.conftest import Server, start_server, stop_server
 
 TITLES = ["iPhone 12 mini 64GB", "Bugaboo Fox pushchair", "Nintendo Switch OLED", "IKEA sofa, grey"]
@@ -23,6 +24,23 @@ def _answer(server: Server, count: int) -> list[str]:
         answers = [client.post("/suggest", json={"title": TITLES[i % len(TITLES)]}) for i in range(count)]
     assert all(a.status_code == 200 for a in answers)
     return [a.json()["request_id"] for a in answers]
+
+
+def _label(server: Server, count: int) -> list[str]:
+    """``count`` suggestions, each followed by the seller's feedback acknowledged 200: their request ids."""
+    ids = []
+    with server.client() as client:
+        for i in range(count):
+            listing = {"title": TITLES[i % len(TITLES)], "price": 10.0 + i}
+            answer = client.post("/suggest", json=listing).json()
+            feedback = {
+                "feedback_token": answer["feedback_token"],
+                "chosen_category": answer["suggestions"][0]["category"],
+                "listing": listing,
+            }
+            assert client.post("/feedback", json=feedback).status_code == 200
+            ids.append(answer["request_id"])
+    return ids
 
 
 def _kill_9(server: Server) -> None:
@@ -69,8 +87,15 @@ def test_no_answered_prediction_is_lost_to_kill_9_and_sigterm_drains_the_rest(
         monkeypatch.setenv(name, value)
     first = start_server(tmp_path, slow)
     killed = _answer(first, 120)
+    labelled = _label(first, 20)
     _kill_9(first)
-    assert _stored(slow, killed) == set(), "the sink had none of them: only the journal did"
+    assert _stored(slow, killed + labelled) == set(), "the sink had none of them: only the journal did"
+    now = datetime.now(UTC)
+    usable = read_labelled(get_settings(), now - timedelta(hours=1), now + timedelta(minutes=1))
+    assert set(labelled) <= set(usable["request_id"]), (
+        "acknowledged feedback is usable by retraining and drift without its prediction"
+    )
+    assert usable["title"].notna().all() and usable["top_category"].notna().all()
 
     second = start_server(tmp_path, {**slow, "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2"})
     deadline = time.monotonic() + 30

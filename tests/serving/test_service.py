@@ -217,28 +217,38 @@ def test_predictions_are_logged_with_personal_data_masked(server: Server, served
 
 
 def test_feedback_is_stored_and_acceptance_counted(server: Server, served_home: Path) -> None:
+    listing = {"title": "Labrador puppies ready now", "price": 450}
     with server.client() as client:
-        answer = client.post(
-            "/suggest", json={"title": "Labrador puppies ready now", "listing_id": "dog-1"}
-        ).json()
+        answer = client.post("/suggest", json={**listing, "listing_id": "dog-1"}).json()
         top, token = answer["suggestions"][0]["category"], answer["feedback_token"]
-        accepted = client.post("/feedback", json={"feedback_token": token, "chosen_category": top})
-        other = client.post("/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys"})
-        full_path = client.post(
-            "/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys > Lego"}
-        )
-        without_token = client.post("/feedback", json={"chosen_category": "Kids > Toys"})
+
+        def send(chosen: str, **body: object) -> httpx.Response:
+            return client.post(
+                "/feedback",
+                json={"feedback_token": token, "chosen_category": chosen, "listing": listing, **body},
+            )
+
+        accepted = send(top)
+        other = send("Kids > Toys")
+        full_path = send("Kids > Toys > Lego")
+        without_token = client.post("/feedback", json={"chosen_category": "Kids > Toys", "listing": listing})
+        without_listing = client.post("/feedback", json={"feedback_token": token, "chosen_category": top})
+        other_listing = send(top, listing={"title": "Labrador puppies ready now", "price": 45})
     with server.client("operator") as admin:
         metrics = admin.get("/metrics").text
     assert accepted.json() == {"stored": True, "accepted_top_suggestion": True}
     assert other.json() == {"stored": True, "accepted_top_suggestion": False}
     assert full_path.status_code == 200, "a full category path is taken at the model's depth"
     assert without_token.status_code == 400 and "feedback_token" in without_token.text
+    assert without_listing.status_code == 400 and "listing" in without_listing.text
+    assert other_listing.status_code == 422 and "not the one this feedback_token" in other_listing.text
     now = datetime.now(UTC)
     stored = FileSink(served_home / "logs").read_feedback(now - timedelta(hours=1), now + timedelta(hours=1))
     mine = stored[stored["request_id"] == answer["request_id"]]
     assert list(mine["chosen_category"]) == [top, "Kids > Toys", "Kids > Toys"]
     assert set(mine["caller"]) == {"web"} and set(mine["listing_id"]) == {"dog-1"}
+    assert set(mine["title"]) == {listing["title"]} and set(mine["price"]) == {450}
+    assert set(mine["top_category"]) == {top}, "each record carries the answer it labels"
     assert 'pigeonhole_feedback_accepted_total{variant="control"}' in metrics
 
 
@@ -246,17 +256,19 @@ def test_feedback_must_answer_a_real_suggestion_with_a_real_category(server: Ser
     """The poisoning attack of the security issue: labels for listings the service never answered
     or categories the model does not have are refused, never stored; each stored label names the
     caller that sent it."""
+    listing = {"title": "iPhone 12 mini"}
     with server.client("web") as web, server.client("mobile") as mobile:
-        token = web.post("/suggest", json={"title": "iPhone 12 mini"}).json()["feedback_token"]
-        forged = web.post(
-            "/feedback",
-            json={"feedback_token": token[:-4] + "AAAA", "chosen_category": "Pets > Dogs & puppies"},
-        )
-        made_up = web.post("/feedback", json={"feedback_token": "x" * 80, "chosen_category": "Kids > Toys"})
-        relayed = mobile.post("/feedback", json={"feedback_token": token, "chosen_category": "Kids > Toys"})
-        unknown = web.post(
-            "/feedback", json={"feedback_token": token, "chosen_category": "Deals > Message me on t.me/evil"}
-        )
+        token = web.post("/suggest", json=listing).json()["feedback_token"]
+
+        def label(client: httpx.Client, token: str, chosen: str) -> httpx.Response:
+            return client.post(
+                "/feedback", json={"feedback_token": token, "chosen_category": chosen, "listing": listing}
+            )
+
+        forged = label(web, token[:-4] + "AAAA", "Pets > Dogs & puppies")
+        made_up = label(web, "x" * 80, "Kids > Toys")
+        relayed = label(mobile, token, "Kids > Toys")
+        unknown = label(web, token, "Deals > Message me on t.me/evil")
     assert forged.status_code == 422 and "not one this service issued" in forged.json()["error"]
     assert made_up.status_code == 422
     assert relayed.status_code == 200, "another app of the marketplace may relay the seller's choice"
@@ -289,7 +301,11 @@ def _call(server: Server, caller: str | None, method: str, path: str) -> httpx.R
             issuer = caller if caller in ("web", "operator") else "web"
             with server.client(issuer) as suggester:
                 answer = suggester.post("/suggest", json=API_BODIES["/suggest"]).json()
-            body = {"feedback_token": answer["feedback_token"], "chosen_category": "Electronics > Laptops"}
+            body = {
+                "feedback_token": answer["feedback_token"],
+                "chosen_category": "Electronics > Laptops",
+                "listing": API_BODIES["/suggest"],
+            }
             return client.post(path, json=body, headers=headers)
         return client.request(method, path, json=API_BODIES.get(path), headers=headers)
 
