@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         default=64, ge=1, le=10_000, description="Items allowed in one /suggest_batch."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413.")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request line and headers not complete within this long get 408 (slow clients).",
+    )
     body_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -34,6 +34,7 @@ from pigeonhole.serving import metrics
 from pigeonhole.serving.auth import CallerAuth, KeyRing
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
 from pigeonhole.serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
+from pigeonhole.serving.protocol import install as install_header_deadline
 from pigeonhole.serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -45,6 +46,7 @@ from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 log = logging.getLogger("pigeonhole.serving")
 SETTINGS = get_settings()
+install_header_deadline(SETTINGS.header_timeout_seconds)  # before BentoML's worker makes its server
 KEYS = KeyRing(SETTINGS.keys_path)  # read when the first request comes (building a Bento needs none)
 JSON_ROUTES = ("/suggest", "/suggest_batch", "/feedback")
 BatchItems = Annotated[

@@ -71,6 +71,7 @@ def test_every_ingress_class_has_a_controller_and_a_certificate_issuer(stack: Re
     for ingress in ingresses:
         controller = releases["ingress-nginx"]["values"]["controller"]
         assert controller["ingressClassResource"]["name"] == ingress["spec"]["ingressClassName"]
+        assert controller["config"] == {"client-header-timeout": "10", "client-body-timeout": "10"}
         assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] in issuers
         assert ingress["spec"]["tls"][0]["secretName"], "cert-manager writes the certificate there"
 

@@ -91,6 +91,7 @@ def server(served_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "PIGEONHOLE_HOME": str(served_home),
             "PIGEONHOLE_MAX_BODY_BYTES": "65536",
             "PIGEONHOLE_BODY_TIMEOUT_SECONDS": "2",
+            "PIGEONHOLE_HEADER_TIMEOUT_SECONDS": "2",
         },
     )
     yield running

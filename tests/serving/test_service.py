@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,41 @@ def test_a_client_trickling_its_body_gets_408_and_its_connection_back(server: Se
             answer += received
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"did not arrive within 2 s" in answer
+
+
+def _until_closed(connection: socket.socket) -> bytes:
+    answer = b""
+    while received := connection.recv(4096):
+        answer += received
+    return answer
+
+
+@pytest.mark.parametrize(
+    "case", ["nothing sent", "headers trickled", "next request on a kept-alive connection"]
+)
+def test_a_client_slow_with_its_headers_gets_408_and_its_connection_back(server: Server, case: str) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    head = b"GET /livez HTTP/1.1\r\nHost: x\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        if case == "headers trickled":
+            for line in (head, b"Accept: */*\r\n", b"X-Slow: 1\r\n"):
+                connection.sendall(line)
+                time.sleep(0.5)
+        elif case == "next request on a kept-alive connection":
+            connection.sendall(head + b"\r\n")
+            first = connection.recv(4096)
+            while b"\r\n\r\n" not in first:
+                first += connection.recv(4096)
+            headers, body = first.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"content-length: (\d+)", headers, re.IGNORECASE)[1])  # type: ignore[index]
+            while len(body) < length:
+                body += connection.recv(4096)
+            assert headers.startswith(b"HTTP/1.1 200"), headers
+            connection.sendall(head)
+        started = time.monotonic()
+        answer = _until_closed(connection)  # the server's header timeout is 2 s here
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"headers did not arrive within 2 s" in answer and time.monotonic() - started < 5
 
 
 def test_wrong_content_type_is_415(server: Server) -> None:

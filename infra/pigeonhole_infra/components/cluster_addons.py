@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from pigeonhole.core.settings import Settings
+
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 GP3 = "gp3"
 CLUSTER_ISSUER = "letsencrypt"
@@ -27,6 +29,12 @@ CHARTS = {
     "cert-manager": ("https://charts.jetstack.io", "v1.18.2"),
     "metrics-server": ("https://kubernetes-sigs.github.io/metrics-server", "3.13.0"),
     "prometheus-operator-crds": ("https://prometheus-community.github.io/helm-charts", "22.0.1"),
+}
+# the edge cuts slow clients off as the service itself does (serving/protocol.py and guard.py), before
+# they hold one of the controller's connections to it
+SLOW_CLIENT_TIMEOUTS = {
+    "client-header-timeout": str(round(Settings.model_fields["header_timeout_seconds"].default)),
+    "client-body-timeout": str(round(Settings.model_fields["body_timeout_seconds"].default)),
 }
 
 
@@ -101,6 +109,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 "controller": {
                     "ingressClassResource": {"name": ingress_class, "default": False},
                     "ingressClass": ingress_class,
+                    "config": SLOW_CLIENT_TIMEOUTS,
                     "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
                 }
             },
