@@ -51,6 +51,13 @@ class RareClassPolicy(StrEnum):
     error = "error"  # refuse the dataset
 
 
+class SplitKind(StrEnum):
+    """How held-out rows are drawn from the labelled listings."""
+
+    random = "random"  # stratified random rows: near-duplicates on both sides, as a marketplace receives
+    grouped = "grouped"  # near-duplicate titles kept on one side: how the model does on titles never seen
+
+
 class LogSinkKind(StrEnum):
     files = "files"  # Parquet / JSONL partitioned by date under <home>/logs
     postgres = "postgres"  # tables in PostgreSQL (log_database_url)
@@ -88,6 +95,10 @@ class Settings(BaseSettings):
     rare_classes: RareClassPolicy = RareClassPolicy.merge
     rare_bucket: str = Field(default="Other", description="Label that merged rare categories get.")
     test_size: float = Field(default=0.2, gt=0.0, lt=0.5, description="Share held out for evaluation.")
+    split: SplitKind = Field(
+        default=SplitKind.grouped,
+        description="How held-out rows are drawn: grouped (near-duplicate titles on one side) or random.",
+    )
     seed: int = 42
 
     # Model
@@ -95,7 +106,9 @@ class Settings(BaseSettings):
         default=3, ge=1, le=20, description="Suggestions per listing when the caller does not say (k)."
     )
     reference_rows: int = Field(
-        default=5000, ge=100, description="Held-out rows logged as the drift-monitoring reference."
+        default=5000,
+        ge=100,
+        description="Rows drawn like traffic, never trained on, logged as the drift reference.",
     )
 
     # Promotion gate
@@ -221,7 +234,20 @@ class Settings(BaseSettings):
             "price": 0.10,
         },
         description="Per monitored column, the score at which it counts as drifted "
-        "(text: domain classifier ROC AUC; predicted_category: Jensen-Shannon; numbers: Wasserstein).",
+        "(text: domain classifier ROC AUC; predicted_category: Jensen-Shannon; numbers: Wasserstein). "
+        "The distribution columns' values apply only to models trained without calibration.",
+    )
+    drift_false_alarm_rate: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=0.5,
+        description="Chance that a window of healthy traffic is called drift: the distribution columns' "
+        "thresholds are calibrated to it per model at training (monitoring/calibration.py).",
+    )
+    drift_calibration_rounds: int = Field(
+        default=200,
+        ge=0,
+        description="Random halves of the reference measured to calibrate; 0 = fixed drift_thresholds.",
     )
     drift_alone_columns: list[str] = Field(
         default=["predicted_category"], description="Columns whose drift alone counts as drift."

@@ -28,6 +28,16 @@ def unusable(text: str) -> str | None:
     return None
 
 
+def clean(text: str) -> str:
+    """``text`` with every character :func:`unusable` names replaced by a space: for files, whose
+    mojibake control characters (real catalogues have them) should not cost a whole dataset."""
+    if unusable(text) is None:
+        return text
+    return "".join(
+        " " if c not in ALLOWED_CONTROLS and unicodedata.category(c) in UNSTORABLE else c for c in text
+    )
+
+
 def invisible(text: str) -> bool:
     """True when nothing in ``text`` would show: only spaces, zero-width and other format characters."""
     return all(unicodedata.category(character) in INVISIBLE for character in text)

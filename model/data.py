@@ -9,6 +9,7 @@ reports every row and column at fault instead of stopping at the first.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from pigeonhole.core.errors import DataValidationError
-from pigeonhole.core.settings import RareClassPolicy
-from pigeonhole.core.text import invisible, unusable
+from pigeonhole.core.settings import RareClassPolicy, SplitKind
+from pigeonhole.core.text import clean, invisible, unusable
+
+log = logging.getLogger(__name__)
 
 TEXT_COLUMNS = ["listing_id", "title", "description", "category_path"]
 CONTRACT_COLUMNS = ["listing_id", "title", "description", "price", "category_path"]
@@ -163,8 +166,27 @@ def describe_failures(failures: pd.DataFrame, source: str) -> str:
 
 
 def load_listings(path: Path) -> pd.DataFrame:
-    """Read and validate a listings file; raises DataValidationError naming what is wrong."""
-    return validate(read_table(path), source=str(path))
+    """Read and validate a listings file; raises DataValidationError naming what is wrong.
+
+    Control characters in its text (mojibake, common in scraped catalogues) become spaces, with a
+    count in the log: the API refuses them from a client, but a file should not be refused for them.
+    """
+    return validate(_cleaned(read_table(path), str(path)), source=str(path))
+
+
+def _cleaned(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    for column in ("title", "description"):
+        if column not in frame:
+            continue
+        text = frame[column]
+        cleaned = text.map(lambda value: clean(value) if isinstance(value, str) else value)
+        changed = int((cleaned != text).sum() - (cleaned.isna() & text.isna()).sum())
+        if changed:
+            log.warning(
+                "%s: replaced control characters with spaces in %d %s value(s)", source, changed, column
+            )
+            frame[column] = cleaned
+    return frame
 
 
 def label_of(category_path: str, depth: int) -> str:
@@ -237,13 +259,21 @@ def normalise_title(title: str) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())
 
 
-def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/evaluation split in which near-duplicate titles never straddle the two sides.
+def split(
+    frame: pd.DataFrame, test_size: float, seed: int, kind: SplitKind = SplitKind.grouped
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/evaluation split, stratified by label.
 
-    Of the stratified group folds, the evaluation side is the one closest to the wanted size: a
-    fold that swallowed one huge group of identical titles (craigslist has 2,247 listings titled
-    "map") would measure that one title rather than the model.
+    ``random`` draws held-out rows the way traffic arrives, re-listed near-duplicates included: what
+    sellers see, and what the drift reference must look like. ``grouped`` keeps near-duplicate titles
+    on one side (how the model does on titles it has never seen); of its stratified group folds, the
+    evaluation side is the one closest to the wanted size: a fold that swallowed one huge group of
+    identical titles (craigslist has 2,247 listings titled "map") would measure that one title.
     """
+    if kind is SplitKind.random:
+        stratify = frame["label"] if frame["label"].value_counts().min() >= 2 else None
+        train, held_out = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
+        return train.reset_index(drop=True), held_out.reset_index(drop=True)
     groups = frame["title"].map(normalise_title)
     folds = StratifiedGroupKFold(n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=seed)
     wanted = test_size * len(frame)

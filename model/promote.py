@@ -40,6 +40,9 @@ from pigeonhole.model.registry import (
     version_by_alias,
 )
 
+# on each gated version: the champion it was compared with (a version number), if there was one
+COMPARED_WITH_TAG = "gate.compared_with"
+
 
 @dataclass
 class GateDecision:
@@ -224,7 +227,7 @@ def _record(client: MlflowClient, settings: Settings, decision: GateDecision) ->
     tags = {
         "gate.decision": decision.label,
         "gate.reasons": json.dumps(decision.reasons)[:4900],
-        "gate.compared_with": decision.champion or "none (first model, absolute floors)",
+        COMPARED_WITH_TAG: decision.champion or "none (first model, absolute floors)",
         **{f"gate.challenger.{k}": f"{v:.4f}" for k, v in decision.challenger_metrics.items()},
         **{f"gate.champion.{k}": f"{v:.4f}" for k, v in decision.champion_metrics.items()},
     }

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -55,6 +56,7 @@ EVALUATION_ROWS = "evaluation.parquet"  # the held-out split the gate scores on
 TRAINING_IDS = "train_ids.parquet"  # lets a later gate leave out rows this model has seen
 REFERENCE_DIR = "reference"
 REFERENCE_SAMPLES = ("inputs", "predictions")  # the drift job's reference, as <name>.parquet
+DRIFT_CALIBRATION = "calibration.json"  # beside them: the thresholds' scales (monitoring/calibration.py)
 # per registered model (lineage): curated held-out rows, frozen by its first training, never feedback
 BENCHMARK_DIR = "benchmark"
 BENCHMARK_ROWS = "benchmark.parquet"
@@ -232,7 +234,10 @@ def register_model(
 
 
 def log_training_artifacts(
-    train: pd.DataFrame, held_out: pd.DataFrame, reference: dict[str, pd.DataFrame]
+    train: pd.DataFrame,
+    held_out: pd.DataFrame,
+    reference: dict[str, pd.DataFrame],
+    calibration: dict[str, Any] | None,
 ) -> None:
     """Log, in the active run, what the gate and the drift job will read back for this version
     (listing text masked like the prediction log: people read these files)."""
@@ -245,6 +250,8 @@ def log_training_artifacts(
         for name in REFERENCE_SAMPLES:
             reference[name].to_parquet(folder / f"{name}.parquet", index=False)
             mlflow.log_artifact(str(folder / f"{name}.parquet"), REFERENCE_DIR)
+    if calibration is not None:
+        mlflow.log_dict(calibration, f"{REFERENCE_DIR}/{DRIFT_CALIBRATION}")
 
 
 def masked(listings: pd.DataFrame) -> pd.DataFrame:
@@ -295,6 +302,14 @@ def load_training_ids(version: ModelVersion) -> set[str]:
 def load_reference(version: ModelVersion) -> dict[str, pd.DataFrame]:
     """The reference samples logged with ``version`` (see :data:`REFERENCE_SAMPLES`)."""
     return {name: _run_artifact(version, REFERENCE_DIR, f"{name}.parquet") for name in REFERENCE_SAMPLES}
+
+
+def load_drift_calibration(version: ModelVersion) -> dict[str, Any] | None:
+    """The drift thresholds' calibration logged with ``version``; None for a version trained without."""
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{REFERENCE_DIR}/{DRIFT_CALIBRATION}")
+    except (MlflowException, OSError):
+        return None
 
 
 def run_metric(client: MlflowClient, version: ModelVersion, name: str) -> float | None:

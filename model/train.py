@@ -50,6 +50,8 @@ from pigeonhole.model.registry import (
     masked,
     register_model,
 )
+from pigeonhole.monitoring.calibration import calibrate
+from pigeonhole.monitoring.reference import reference_frame
 
 log = logging.getLogger(__name__)
 
@@ -153,36 +155,52 @@ def git_commit() -> str:
         return "unknown"
 
 
-def reference_samples(
-    predictor: Predictor, labelled: pd.DataFrame, held_out: pd.DataFrame, rows: int, seed: int
-) -> dict[str, pd.DataFrame]:
-    """What drift monitoring compares traffic with, as two samples.
+REFERENCE_SHARE = 0.15  # of the training rows: what the stand-in model is fitted without
 
-    ``inputs``: listings drawn from the whole dataset, i.e. the market the model was trained on.
-    Held-out rows alone would not do for text: the grouped split keeps every near-duplicate title
-    on one side, so a text classifier would tell held-out titles from live ones on healthy traffic.
-    ``predictions``: this model's answers on held-out rows, never training rows: a model is
-    over-confident on rows it was fitted on, which makes confidence drift fire on healthy traffic.
-    Text is masked like the prediction log it is compared with (and because people read it).
+
+def reference_samples(train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd.DataFrame]:
+    """What drift monitoring compares traffic with: listings drawn like traffic, and answers from a
+    model that never saw them.
+
+    The rows are a random sample of the training rows, re-listed near-duplicates included, as a
+    marketplace receives them (the grouped split's held-out titles are unlike live ones by
+    construction, so a reference built from them calls healthy traffic drift). A model is
+    over-confident on rows it was fitted on, so their answers come from a stand-in fitted the same
+    way on the other training rows. Text is masked like the prediction log it is compared with
+    (and because people read it).
     """
-    inputs = masked(labelled.sample(n=min(rows, len(labelled)), random_state=seed).drop(columns=["label"]))
-    scored = held_out.sample(n=min(rows, len(held_out)), random_state=seed)
-    suggestions = predictor.suggest(scored, k=1)
+    sample = train.sample(n=min(rows, round(REFERENCE_SHARE * len(train))), random_state=seed)
+    stand_in = fit(train.drop(index=sample.index), seed=seed)
+    suggestions = stand_in.suggest(sample, k=1)
     predictions = pd.DataFrame(
         {
-            "listing_id": scored["listing_id"].to_numpy(),
-            "label": scored["label"].to_numpy(),
+            "listing_id": sample["listing_id"].to_numpy(),
+            "label": sample["label"].to_numpy(),
             "predicted_category": suggestions["category"].to_numpy(),
             "top_score": suggestions["score"].to_numpy(),
         }
     )
+    inputs = masked(sample.drop(columns=["label"]))
     return {"inputs": inputs.reset_index(drop=True), "predictions": predictions}
 
 
-def _benchmark_rows(held_out: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """A first model's held-out rows, less any labelled by feedback: the lineage's fixed yardstick."""
-    curated = held_out[~held_out["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
+def _benchmark_rows(train: pd.DataFrame, held_out: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """A first model's held-out rows with titles it never saw (not even as a near-duplicate), less any
+    labelled by feedback: the lineage's fixed yardstick. Unseen titles measure how the model
+    generalises, which is what poisoned training rows bend; a re-listed title it memorised would not."""
+    seen = set(train["title"].map(data.normalise_title))
+    novel = ~held_out["title"].map(data.normalise_title).isin(seen)
+    curated = held_out[novel & ~held_out["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
     return curated.sample(n=min(settings.benchmark_rows, len(curated)), random_state=settings.seed)
+
+
+def _unseen_by(benchmark: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """``train`` without the benchmark's listings or titles: it must stay unseen by every model it judges."""
+    titles = set(benchmark["title"].map(data.normalise_title))
+    keep = ~train["listing_id"].isin(benchmark["listing_id"]) & ~train["title"].map(
+        data.normalise_title
+    ).isin(titles)
+    return train[keep].reset_index(drop=True)
 
 
 @contextmanager
@@ -201,11 +219,11 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
     labelled, label_report = data.assign_labels(
         listings, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
     )
-    train, held_out = data.split(labelled, settings.test_size, settings.seed)
+    train, held_out = data.split(labelled, settings.test_size, settings.seed, settings.split)
     client = connect(settings)
     benchmark = load_benchmark(client, settings)
-    if benchmark is not None:  # the lineage's benchmark must stay unseen by every model it judges
-        train = train[~train["listing_id"].isin(benchmark["listing_id"])].reset_index(drop=True)
+    if benchmark is not None:
+        train = _unseen_by(benchmark, train)
     log.info(
         "%s: %s; %d training and %d evaluation rows",
         source,
@@ -225,9 +243,15 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
             train_seconds = time.perf_counter() - started
         with _step(progress, f"Evaluating on {len(held_out):,} held-out listings"):
             evaluation = evaluate(predictor, held_out, k=settings.top_k)
+        with _step(progress, "Drift reference: a stand-in's answers on unseen rows, thresholds calibrated"):
+            reference = reference_samples(train, settings.reference_rows, settings.seed)
+            calibration = calibrate(reference_frame(reference), settings)
         with _step(progress, "Logging run and registering model"):
             started = time.perf_counter()
-            _log_run(settings, predictor, listings, train, held_out, evaluation, label_report, source)
+            _log_run(settings, listings, train, held_out, evaluation, label_report, source)
+            log_training_artifacts(train, held_out, reference, calibration.as_dict() if calibration else None)
+            if calibration is not None:
+                mlflow.log_metrics({f"drift_threshold_scale_{c}": v for c, v in calibration.scales.items()})
             example = held_out[data.FEATURE_COLUMNS].head(3).reset_index(drop=True)
             version = register_model(
                 client,
@@ -238,14 +262,13 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
                 _requirements(),
             )
             if benchmark is None:
-                freeze_benchmark(client, settings, _benchmark_rows(held_out, settings))
+                freeze_benchmark(client, settings, _benchmark_rows(train, held_out, settings))
             mlflow.log_metrics({"train_seconds": train_seconds, "log_seconds": time.perf_counter() - started})
     return TrainingResult(run.info.run_id, version, evaluation, label_report, len(train))
 
 
 def _log_run(
     settings: Settings,
-    predictor: Predictor,
     listings: pd.DataFrame,
     train: pd.DataFrame,
     held_out: pd.DataFrame,
@@ -288,17 +311,6 @@ def _log_run(
     )
     with evaluation.confusion_matrix() as figure:
         mlflow.log_figure(figure, "evaluation/confusion_matrix.png")
-    log_training_artifacts(
-        train,
-        held_out,
-        reference_samples(
-            predictor,
-            pd.concat([train, held_out], ignore_index=True),
-            held_out,
-            settings.reference_rows,
-            settings.seed,
-        ),
-    )
     log.info("logged metrics %s", json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()}))
 
 

@@ -52,6 +52,15 @@ class FeedbackQuality:
     accuracy: float | None  # top suggestion vs the seller's choice
     reference_accuracy: float | None  # the champion's held-out accuracy
 
+    def dropped(self, max_drop: float) -> bool:
+        """Enough feedback says the champion does worse than on its held-out rows by over ``max_drop``."""
+        return (
+            self.accuracy is not None
+            and self.reference_accuracy is not None
+            and self.rows >= MIN_FEEDBACK_FOR_QUALITY
+            and self.reference_accuracy - self.accuracy > max_drop
+        )
+
 
 def _columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     """Columns both sides carry with content: description only where sellers write one."""
@@ -155,12 +164,7 @@ def decide(
     alone = [c for c in drifted if c in settings.drift_alone_columns]
     if alone:
         reasons.append(f"{', '.join(alone)} drifted, which alone counts as drift")
-    dropped = (
-        quality.accuracy is not None
-        and quality.reference_accuracy is not None
-        and quality.rows >= MIN_FEEDBACK_FOR_QUALITY
-        and quality.reference_accuracy - quality.accuracy > settings.drift_max_accuracy_drop
-    )
+    dropped = quality.dropped(settings.drift_max_accuracy_drop)
     if dropped:
         reasons.append(
             f"accuracy on feedback {quality.accuracy:.3f} is more than "

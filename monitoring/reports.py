@@ -6,6 +6,8 @@ the Evidently workspace (local folders only), and the trigger's state.
     <reports>/index.html           every run, newest first
     <reports>/workspace/           `evidently ui --workspace <reports>/workspace`
     <reports>/last_trigger.json    when a retraining was last started (the cooldown)
+    <reports>/references/<model>/v<version>/   a promoted champion's reference, refreshed from live
+                                   traffic (reference.parquet, source.json): see monitoring/drift.py
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+import pandas as pd
 from evidently.sdk.models import PanelMetric
 from evidently.sdk.panels import line_plot_panel
 from evidently.ui.workspace import Workspace
@@ -123,6 +126,38 @@ def write_index(fs: AbstractFileSystem, root: str) -> str:
     )
     fs.pipe_file(f"{root}/index.html", page.encode())
     return f"{root}/index.html"
+
+
+def _live_reference_folder(
+    settings: Settings, model_name: str, version: str
+) -> tuple[AbstractFileSystem, str]:
+    fs, root = reports_fs(settings)
+    return fs, f"{root}/references/{model_name}/v{version}"
+
+
+def load_live_reference(
+    settings: Settings, model_name: str, version: str
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The reference refreshed from live traffic for this model version, and where it came from."""
+    fs, folder = _live_reference_folder(settings, model_name, version)
+    if not fs.exists(f"{folder}/source.json"):
+        return None
+    with fs.open(f"{folder}/reference.parquet", "rb") as handle:
+        frame = pd.read_parquet(handle)
+    return frame, json.loads(fs.cat_file(f"{folder}/source.json"))
+
+
+def store_live_reference(
+    settings: Settings, model_name: str, version: str, frame: pd.DataFrame, source: dict[str, Any]
+) -> None:
+    """Keep ``frame`` as the version's reference; source.json is written last, so a reader never
+    sees a reference without its provenance or half a file."""
+    fs, folder = _live_reference_folder(settings, model_name, version)
+    fs.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.to_parquet(f"{tmp}/reference.parquet", index=False)
+        fs.put_file(f"{tmp}/reference.parquet", f"{folder}/reference.parquet")
+    fs.pipe_file(f"{folder}/source.json", json.dumps(source, indent=2).encode())
 
 
 def last_trigger(settings: Settings) -> datetime | None:

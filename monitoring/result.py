@@ -34,6 +34,9 @@ class DriftResult:
     reference_rows: int
     columns: dict[str, ColumnScore] = field(default_factory=dict)
     drift_share: float = 0.0
+    thresholds: str = ""  # where the columns' thresholds come from: calibrated per model, or fixed
+    reference_source: str = ""  # what the window was compared with
+    reference_refreshed: bool = False  # this window became the champion's reference for later runs
     feedback_rows: int = 0
     feedback_accuracy: float | None = None
     reference_accuracy: float | None = None

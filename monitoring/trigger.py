@@ -124,6 +124,8 @@ def fire(settings: Settings, result: DriftResult) -> str:
     """Start a retraining if the decision is drift, the backend is set and no cooldown runs."""
     if result.decision is not Decision.drift:
         return "nothing to trigger"
+    if result.reference_refreshed:  # the retraining that made this champion answered this drift
+        return "not fired: this window became the new champion's reference"
     if settings.trigger is TriggerKind.none:
         return "trigger=none: report only"
     cooldown = _cooldown_until(settings)

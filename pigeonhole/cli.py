@@ -736,7 +736,8 @@ def demo(
     v1 is trained and promoted; the BentoML service starts on localhost; normal and then drifted
     traffic goes through HTTP with sellers' feedback for a share of it; the drift job runs on each
     phase and, on drift, retrains on the feedback-labelled traffic; the gate promotes v2, the service
-    reloads it, and fresh drifted traffic shows the recovery. State lives in --home (.pigeonhole);
+    reloads it, and fresh drifted traffic shows the recovery; that window becomes v2's drift reference,
+    so the last ("steady") phase is calm again. State lives in --home (.pigeonhole);
     a run starts clean unless --no-fresh, which keeps the registry and adds new versions.
     """
     from pigeonhole import demo as loop

@@ -3,7 +3,8 @@
 Train and promote v1, start the BentoML service on localhost, send it traffic over HTTP in phases
 (normal, then drifted) with sellers' feedback for a share of it, run the drift job on each phase,
 let its trigger retrain on the feedback-labelled traffic, watch the gate promote v2 and the running
-service pick it up, then send fresh drifted traffic and see accuracy recover. Every step is the
+service pick it up, then send fresh drifted traffic and see accuracy recover; its first window
+becomes v2's drift reference, and the next ("steady") is no longer drift. Every step is the
 same code the CLI, the cluster's jobs and the tests run; the demo only chooses the data and order.
 """
 
@@ -52,12 +53,13 @@ class DemoError(UserError):
 
 @dataclass(frozen=True)
 class Traffic:
-    """The demo's data: what v1 trains on, and three unseen pools of traffic."""
+    """The demo's data: what v1 trains on, and four unseen pools of traffic."""
 
     training: pd.DataFrame
     normal: pd.DataFrame
     drifted: pd.DataFrame  # answered by v1; its feedback is what retraining learns from
     after: pd.DataFrame  # fresh drifted listings, answered by the retrained champion
+    steady: pd.DataFrame  # more of them, once its reference is refreshed: drift has cleared
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def synthetic_traffic(rows: int, requests: int, seed: int) -> Traffic:
         normal=generate(requests, seed=seed + 1),
         drifted=generate(requests, seed=seed + 2, drift=1.0),
         after=generate(requests, seed=seed + 3, drift=1.0),
+        steady=generate(requests, seed=seed + 4, drift=1.0),
     )
 
 
@@ -94,7 +97,7 @@ def real_traffic(path: Path, drift_by: str, rows: int, requests: int, seed: int)
     frame = frame[axis.notna()].assign(_axis=axis[axis.notna()]).sample(frac=1.0, random_state=seed)
     cut = frame["_axis"].median()
     before, after = frame[frame["_axis"] <= cut], frame[frame["_axis"] > cut]
-    if len(before) < rows // 2 + requests or len(after) < 2 * requests:
+    if len(before) < rows // 2 + requests or len(after) < 3 * requests:
         raise DemoError(
             f"{path} cut at {drift_by}={cut:g} leaves {len(before):,} rows before and {len(after):,} after; "
             f"lower --rows ({rows}) or --requests ({requests})"
@@ -106,6 +109,7 @@ def real_traffic(path: Path, drift_by: str, rows: int, requests: int, seed: int)
         normal=before.iloc[:requests],
         drifted=after.iloc[:requests],
         after=after.iloc[requests : 2 * requests],
+        steady=after.iloc[2 * requests : 3 * requests],
     )
 
 
@@ -254,7 +258,12 @@ def run(
         httpx.Client(base_url=service.url, timeout=60, headers=bearer(keys.operator)) as operator,
     ):
         console.print(f"[bold]2.[/] service ready at {service.url} (log: {service.log_path})")
-        phases = [("normal", traffic.normal), ("drifted", traffic.drifted), ("after retrain", traffic.after)]
+        phases = [
+            ("normal", traffic.normal),
+            ("drifted", traffic.drifted),
+            ("after retrain", traffic.after),
+            ("steady", traffic.steady),
+        ]
         for number, (phase, listings) in enumerate(phases, start=3):
             since = datetime.now(UTC)
             with progress:
@@ -282,6 +291,8 @@ def run(
 
 def _after_trigger(operator: httpx.Client, drift: DriftResult, triggered: str, console: Console) -> str:
     """Have the service pick up a new champion at once (an admin route); say what happened."""
+    if drift.reference_refreshed:
+        return f"v{drift.model_version}'s reference refreshed from this window"
     if drift.decision is not Decision.drift:
         return "-"
     if triggered.startswith("cooldown"):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pigeonhole.core.settings import RareClassPolicy
+from pigeonhole.core.settings import RareClassPolicy, SplitKind
 from pigeonhole.model import data
 from pigeonhole.model.synthetic import CATALOGUE, generate
 
@@ -28,6 +28,17 @@ def test_valid_file_loads_with_types_fixed(listings_csv: Path) -> None:
     frame = data.load_listings(listings_csv)
     assert frame["price"].dtype == float
     assert frame["description"].map(lambda d: isinstance(d, str)).all()
+
+
+def test_control_characters_in_a_file_become_spaces_not_a_refusal(
+    tmp_path: Path, listings: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    scraped = listings.head(50).copy()
+    scraped.loc[3, "title"] = "Senora Latina ni\x88\x9aera"  # mojibake as a real catalogue has it
+    scraped.loc[4, "description"] = "boxed\x95 unused"
+    frame = data.load_listings(_write(scraped, tmp_path / "x.csv"))
+    assert frame.loc[3, "title"] == "Senora Latina ni  era" and frame.loc[4, "description"] == "boxed  unused"
+    assert "replaced control characters with spaces in 1 title value(s)" in caplog.text
 
 
 def test_missing_column_is_named(tmp_path: Path, listings: pd.DataFrame) -> None:
@@ -110,13 +121,23 @@ def test_a_single_class_cannot_be_trained() -> None:
         data.assign_labels(_frame({"A": 50, "B": 2}), 1, 5, RareClassPolicy.drop, "Other")
 
 
-def test_near_duplicate_titles_never_straddle_the_split(listings: pd.DataFrame) -> None:
+def test_the_grouped_split_keeps_near_duplicate_titles_on_one_side(listings: pd.DataFrame) -> None:
     labelled, _ = data.assign_labels(listings, 2, 5, RareClassPolicy.merge, "Other")
     train, held_out = data.split(labelled, 0.2, seed=1)
     train_titles = set(train["title"].map(data.normalise_title))
     assert not train_titles & set(held_out["title"].map(data.normalise_title))
     assert 0.1 < len(held_out) / len(labelled) < 0.3
     assert data.normalise_title("iPhone 13, LIKE NEW!") == data.normalise_title("iphone 13 like new")
+
+
+def test_the_random_split_holds_out_rows_as_traffic_arrives(listings: pd.DataFrame) -> None:
+    labelled, _ = data.assign_labels(listings, 2, 5, RareClassPolicy.merge, "Other")
+    train, held_out = data.split(labelled, 0.2, seed=1, kind=SplitKind.random)
+    assert len(held_out) == round(0.2 * len(labelled))
+    assert not set(train["listing_id"]) & set(held_out["listing_id"])
+    assert set(held_out["label"]) == set(labelled["label"]), "every category is held out in proportion"
+    titles = set(train["title"].map(data.normalise_title))
+    assert held_out["title"].map(data.normalise_title).isin(titles).any(), "re-listed titles, as in traffic"
 
 
 def test_generator_is_seeded_and_realistic() -> None:

@@ -14,12 +14,13 @@ from pigeonhole.model import data
 from pigeonhole.model.registry import (
     CHALLENGER,
     connect,
-    load_evaluation_rows,
+    load_drift_calibration,
     load_reference,
     load_training_ids,
     model_uri,
 )
-from pigeonhole.model.train import TrainingResult, train_and_register
+from pigeonhole.model.train import REFERENCE_SHARE, TrainingResult, train_and_register
+from pigeonhole.monitoring.calibration import Calibration
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +57,35 @@ def test_run_records_lineage_and_artifacts(trained: tuple[Settings, TrainingResu
     } <= names
 
 
-def test_reference_predictions_come_only_from_held_out_rows(trained: tuple[Settings, TrainingResult]) -> None:
+def test_the_reference_is_traffic_like_rows_answered_by_a_model_that_never_saw_them(
+    trained: tuple[Settings, TrainingResult],
+) -> None:
     settings, result = trained
     version = connect(settings).get_model_version(settings.model_name, result.version)
     reference = load_reference(version)
     predictions, inputs = reference["predictions"], reference["inputs"]
-    held_out = load_evaluation_rows(version)
-    assert not load_training_ids(version) & set(held_out["listing_id"])
-    assert set(predictions["listing_id"]) <= set(held_out["listing_id"])
+    assert set(predictions["listing_id"]) <= load_training_ids(version), (
+        "a random sample, not held-out groups"
+    )
+    assert inputs["listing_id"].tolist() == predictions["listing_id"].tolist(), "one row per listing"
     assert predictions["top_score"].between(0, 1).all() and predictions["predicted_category"].notna().all()
-    assert {"title", "description", "price"} <= set(inputs.columns) and len(inputs) > len(held_out)
     assert not inputs["description"].str.contains("@example.com").any(), "contact details are masked"
+    assert len(predictions) == round(REFERENCE_SHARE * result.train_rows)
+
+
+def test_drift_thresholds_are_calibrated_for_the_model(trained: tuple[Settings, TrainingResult]) -> None:
+    settings, result = trained
+    stored = load_drift_calibration(connect(settings).get_model_version(settings.model_name, result.version))
+    assert stored is not None
+    calibration = Calibration.from_dict(stored)
+    assert calibration.false_alarm_rate == settings.drift_false_alarm_rate
+    assert set(calibration.scales) == {"predicted_category", "top_score", "price"}
+    small, large = (
+        calibration.thresholds(settings.drift_thresholds, 500, 5000),
+        calibration.thresholds(settings.drift_thresholds, 5000, 5000),
+    )
+    assert small["predicted_category"] > large["predicted_category"] > 0, "smaller windows are noisier"
+    assert small["title"] == settings.drift_thresholds["title"], "text columns keep the fixed threshold"
 
 
 def test_training_leaves_no_figure_open(trained: tuple[Settings, TrainingResult]) -> None:

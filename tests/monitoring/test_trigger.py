@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +19,7 @@ from pigeonhole.model import data
 from pigeonhole.model.promote import run_gate
 from pigeonhole.model.registry import CHAMPION, connect
 from pigeonhole.model.train import train_and_register
+from pigeonhole.monitoring.drift import run_drift
 from pigeonhole.monitoring.result import Decision, DriftResult
 from pigeonhole.monitoring.retrain import feedback_listings, retrain
 from pigeonhole.monitoring.trigger import TriggerError, fire
@@ -122,3 +123,16 @@ def test_retraining_on_feedback_recovers_accuracy_and_is_promoted(
     kept = CliRunner().invoke(app, [*command, "--exit-zero"], env=env)
     assert kept.exit_code == 0, kept.output
     assert outputs.read_text().splitlines()[-2:] == ["promoted=false", "version=4"]
+
+    # v2 now serves the market it was retrained for: its first stable window becomes its reference,
+    # firing nothing (the retraining answered that drift), and later windows of that market are calm
+    since = datetime.now(UTC)
+    _replay(settings, 1500, seed=32, drift=1.0, feedback_share=0.3)
+    first = run_drift(settings, since, datetime.now(UTC) + timedelta(minutes=1))
+    assert first.reference_refreshed and first.reference_source.startswith("a sample of v2's training rows")
+    assert fire(settings.model_copy(update={"trigger": TriggerKind.local}), first).startswith("not fired")
+    since = datetime.now(UTC)
+    _replay(settings, 1500, seed=33, drift=1.0)
+    later = run_drift(settings, since, datetime.now(UTC) + timedelta(minutes=1))
+    assert later.reference_source.startswith("live traffic v2 served") and not later.reference_refreshed
+    assert later.decision is Decision.no_drift, later.reasons
