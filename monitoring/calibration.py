@@ -30,8 +30,11 @@ from evidently.legacy.core import ColumnType
 from pigeonhole.core.settings import Settings
 from pigeonhole.monitoring.compare import METHODS
 
-CALIBRATED = {"predicted_category": ColumnType.Categorical, "top_score": ColumnType.Numerical}
-CALIBRATED |= {"price": ColumnType.Numerical}
+CALIBRATED = {
+    "predicted_category": ColumnType.Categorical,
+    "top_score": ColumnType.Numerical,
+    "price": ColumnType.Numerical,
+}
 MIN_HALF = 50  # fewer reference rows than twice this: no calibration, the fixed thresholds apply
 
 

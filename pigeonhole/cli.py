@@ -429,6 +429,8 @@ def monitor_drift(
             f"{'  DRIFTED' if score.drifted else ''}",
             highlight=False,
         )
+    if result.columns:
+        out.print(f"  reference: {result.reference_source}; thresholds {result.thresholds}", highlight=False)
     out.print(f"trigger: {triggered}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)

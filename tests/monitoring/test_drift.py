@@ -80,6 +80,8 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
         summary["decision"] == "no_drift"
         and summary["columns"]["title"]["method"] == "abs_text_content_drift"
     )
+    assert summary["thresholds"].startswith("calibrated for this model to 1% false alarms per window")
+    assert summary["reference_source"].startswith("a sample of v1's training rows")
     reports = Path(settings.reports_location)
     assert "no_drift" in (reports / "index.html").read_text()
     workspace = Workspace.create(str(reports / "workspace"))
@@ -119,6 +121,7 @@ def test_cli_exit_codes_for_schedulers(served_home: Path, tmp_path: Path) -> Non
     )
     assert fired.exit_code == 3, fired.output
     assert "DRIFT" in fired.output and "report:" in fired.output
+    assert "thresholds calibrated for this model" in fired.output
     bad_window = runner.invoke(app, ["monitor", "drift", "--window", "soon", *common])
     assert bad_window.exit_code == 2 and "30m, 24h, 7d" in bad_window.output
     no_model = runner.invoke(app, ["monitor", "drift", "--home", str(tmp_path / "empty")])
