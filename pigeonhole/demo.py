@@ -292,7 +292,7 @@ def run(
 def _after_trigger(operator: httpx.Client, drift: DriftResult, triggered: str, console: Console) -> str:
     """Have the service pick up a new champion at once (an admin route); say what happened."""
     if drift.reference_refreshed:
-        return f"v{drift.model_version}'s reference refreshed from this window"
+        return f"reference refreshed (v{drift.model_version})"
     if drift.decision is not Decision.drift:
         return "-"
     if triggered.startswith("cooldown"):

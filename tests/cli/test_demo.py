@@ -51,7 +51,7 @@ def test_the_demo_detects_drift_retrains_promotes_and_recovers(tmp_path: Path) -
     assert normal["decision"] == "no_drift" and normal["model_version"] == "1"
     assert drifted["decision"] == "drift" and drifted["model_version"] == "1"
     assert drifted["then"] == "retrained, v2 live"
-    assert after["model_version"] == "2" and after["then"] == "v2's reference refreshed from this window"
+    assert after["model_version"] == "2" and after["then"] == "reference refreshed (v2)"
     assert after["accuracy"] > drifted["accuracy"]
     steady = phases["steady"]
     assert steady["model_version"] == "2" and steady["decision"] == "no_drift", "drift clears after recovery"
