@@ -9,6 +9,7 @@ CLI maps that one class to exit code 2; no error poses as another to borrow its 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -24,6 +25,10 @@ class UserError(Exception):
 
 class DataValidationError(UserError, ValueError):
     """The dataset breaks the contract; the message says which rows and columns, and why."""
+
+    def __init__(self, message: str, failure_cases: Any = None) -> None:
+        super().__init__(message)
+        self.failure_cases = failure_cases  # pandera's table of failures, per row where it can tell
 
 
 class RegistryError(UserError):

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     rare_classes: RareClassPolicy = RareClassPolicy.merge
     rare_bucket: str = Field(default="Other", description="Label that merged rare categories get.")
     test_size: float = Field(default=0.2, gt=0.0, lt=0.5, description="Share held out for evaluation.")
+    max_invalid_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        lt=1.0,
+        description="Training drops invalid rows (logged with the reason) up to this share; more: refused.",
+    )
     split: SplitKind = Field(
         default=SplitKind.grouped,
         description="How held-out rows are drawn: grouped (near-duplicate titles on one side) or random.",
@@ -349,6 +355,7 @@ class Overrides(TypedDict, total=False):
     min_class_count: int | None
     rare_classes: RareClassPolicy | None
     seed: int | None
+    max_invalid_share: float | None
     drift_window: str | None
     retrain_feedback_days: float | None
 

@@ -141,7 +141,9 @@ def validate(frame: pd.DataFrame, source: str = "dataset") -> pd.DataFrame:
     try:
         checked = LISTING_SCHEMA.validate(frame, lazy=True)
     except SchemaErrors as errors:
-        raise DataValidationError(describe_failures(errors.failure_cases, source)) from None
+        raise DataValidationError(
+            describe_failures(errors.failure_cases, source), errors.failure_cases
+        ) from None
     if "description" not in checked.columns:
         checked["description"] = ""
     checked["description"] = checked["description"].fillna("")
@@ -163,6 +165,41 @@ def describe_failures(failures: pd.DataFrame, source: str) -> str:
         more = f" (+{len(group) - len(rows)} more)" if len(group) > len(rows) else ""
         lines.append(f"  - column '{column}': {check}; rows {rows}{more}; values {', '.join(values)}")
     return "\n".join(lines)
+
+
+def usable_rows(
+    frame: pd.DataFrame, source: str, max_invalid_share: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The valid rows, and the invalid ones with a ``reason`` each, when no more than
+    ``max_invalid_share`` of the rows are invalid: real catalogues always have a few broken rows,
+    and one should not cost the whole file. A file that is mostly broken, or misses a column, is
+    still refused with every problem named."""
+    try:
+        return validate(frame, source), frame.head(0).assign(reason="")
+    except DataValidationError as refused:
+        failures = refused.failure_cases
+        if failures is None or failures["index"].isna().any():
+            raise
+        share = failures["index"].nunique() / len(frame)
+        if share > max_invalid_share:
+            raise DataValidationError(
+                f"{refused}\n{failures['index'].nunique():,} of {len(frame):,} rows ({share:.1%}) are "
+                f"invalid; training drops them only up to {max_invalid_share:.1%} (--max-invalid-share)"
+            ) from None
+    reasons = (
+        failures.assign(reason=failures["column"].astype(str) + ": " + failures["check"].astype(str))
+        .groupby("index")["reason"]
+        .agg("; ".join)
+    )
+    invalid = frame.loc[reasons.index].assign(reason=reasons.to_numpy())
+    valid = validate(frame.drop(index=reasons.index).reset_index(drop=True), source)
+    log.warning("%s: dropped %d invalid row(s) of %d", source, len(invalid), len(frame))
+    return valid, invalid
+
+
+def load_usable_listings(path: Path, max_invalid_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """As :func:`load_listings`, dropping up to ``max_invalid_share`` invalid rows (see usable_rows)."""
+    return usable_rows(_cleaned(read_table(path), str(path)), str(path), max_invalid_share)
 
 
 def load_listings(path: Path) -> pd.DataFrame:

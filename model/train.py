@@ -30,6 +30,7 @@ import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -57,11 +58,13 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_FOLDS = 3
 # Only the title is required: sellers often leave description and price empty.
+# the optional columns take whatever pandas reads: an empty description column is float NaN, and whole
+# prices are ints, both of which MLflow's strict "string" and "double" refuse; the model coerces them
 INPUT_SCHEMA = Schema(
     [
         ColSpec("string", "title"),
-        ColSpec("string", "description", required=False),
-        ColSpec("double", "price", required=False),
+        ColSpec(AnyType(), "description", required=False),
+        ColSpec(AnyType(), "price", required=False),
     ]
 )
 
@@ -210,7 +213,9 @@ def _step(progress: Progress, description: str) -> Iterator[None]:
     progress.update(task, completed=1)
 
 
-def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) -> TrainingResult:
+def train_and_register(
+    settings: Settings, listings: pd.DataFrame, source: str, invalid: pd.DataFrame | None = None
+) -> TrainingResult:
     """Label, split, fit, evaluate, log everything to MLflow and register the model as ``challenger``.
 
     ``listings`` must already have passed :func:`model.data.validate`; a dataset that cannot be
@@ -250,6 +255,9 @@ def train_and_register(settings: Settings, listings: pd.DataFrame, source: str) 
             started = time.perf_counter()
             _log_run(settings, listings, train, held_out, evaluation, label_report, source)
             log_training_artifacts(train, held_out, reference, calibration.as_dict() if calibration else None)
+            if invalid is not None and len(invalid):
+                mlflow.log_table(invalid.astype(str), "data/invalid_rows.json")
+            mlflow.log_param("invalid_rows_dropped", 0 if invalid is None else len(invalid))
             if calibration is not None:
                 mlflow.log_metrics({f"drift_threshold_scale_{c}": v for c, v in calibration.scales.items()})
             example = held_out[data.FEATURE_COLUMNS].head(3).reset_index(drop=True)

@@ -224,12 +224,19 @@ def train(
     min_class_count: MinCountOption = None,
     rare_classes: RareOption = None,
     seed: Annotated[int | None, typer.Option(help="Split and model seed.")] = None,
+    max_invalid_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Drop invalid rows (logged in the run with the reason) up to this share of the file; "
+            "a file with more is refused. 0 refuses any. [default: 0.01]"
+        ),
+    ] = None,
     home: HomeOption = None,
     tracking_uri: TrackingOption = None,
     model_name: ModelNameOption = None,
 ) -> None:
     """Validate data, train, evaluate, log to MLflow and register the new version as `challenger`."""
-    from pigeonhole.model.data import load_listings
+    from pigeonhole.model.data import load_usable_listings
     from pigeonhole.model.registry import local_dataset
     from pigeonhole.model.train import train_and_register
 
@@ -238,12 +245,15 @@ def train(
         min_class_count=min_class_count,
         rare_classes=rare_classes,
         seed=seed,
+        max_invalid_share=max_invalid_share,
         home=home,
         tracking_uri=tracking_uri,
         model_name=model_name,
     )
-    listings = load_listings(local_dataset(settings, data))
-    result = train_and_register(settings, listings, source=data)
+    listings, invalid = load_usable_listings(local_dataset(settings, data), settings.max_invalid_share)
+    if len(invalid):
+        out.print(f"dropped {len(invalid):,} invalid row(s), logged in the run as data/invalid_rows.json")
+    result = train_and_register(settings, listings, source=data, invalid=invalid)
     metrics = result.evaluation.metrics
     out.print(
         f"registered {settings.model_name} v{result.version} as challenger (run {result.run_id}): "

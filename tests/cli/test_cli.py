@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import click
+import mlflow
 import pandas as pd
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
+from pigeonhole.core.settings import Settings
 
 runner = CliRunner()
 
@@ -67,6 +69,30 @@ def test_broken_dataset_exits_2_and_writes_nothing(
     assert result.exit_code == 2, result.output
     assert "error:" in result.output
     assert not home.exists(), "a refused dataset must not touch the registry"
+
+
+def test_a_catalogue_with_one_broken_row_trains_and_logs_the_row(
+    tmp_path: Path, listings: pd.DataFrame
+) -> None:
+    catalogue = listings.head(1500).copy()
+    catalogue.loc[42, "title"] = ""  # one blank title, as in a real catalogue of 27,555 rows
+    path = tmp_path / "mine.csv"
+    catalogue.to_csv(path, index=False)
+    home = tmp_path / "state"
+    trained = runner.invoke(
+        app, ["train", "--data", str(path), "--min-class-count", "5", "--home", str(home)]
+    )
+    assert trained.exit_code == 0 and "dropped 1 invalid row(s)" in trained.output, trained.output
+    mlflow.set_tracking_uri(Settings(home=home).resolved_tracking_uri)
+    [run] = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.data.params["invalid_rows_dropped"] == "1"
+    table = mlflow.load_table("data/invalid_rows.json", run_ids=[run.info.run_id])
+    assert table["listing_id"].tolist() == [str(catalogue.loc[42, "listing_id"])]
+    assert table["reason"].iloc[0].startswith("title:")
+    strict = runner.invoke(
+        app, ["train", "--data", str(path), "--max-invalid-share", "0", "--home", str(tmp_path / "s2")]
+    )
+    assert strict.exit_code == 2 and "1 of 1,500 rows" in strict.output
 
 
 def test_unreadable_file_exits_2(tmp_path: Path) -> None:

@@ -170,3 +170,20 @@ def test_extra_columns_keep_their_type_and_na_titles_stay_text(
     loaded = data.load_listings(_write(frame, tmp_path / "x.csv"))
     assert loaded["year"].dtype == float and loaded["year"].isna().sum() == 1
     assert loaded.loc[0, "title"] == "NA" and loaded.loc[3, "city"] == "NA"
+
+
+def test_a_few_broken_rows_are_dropped_with_their_reasons_a_broken_file_is_not(
+    tmp_path: Path, listings: pd.DataFrame
+) -> None:
+    catalogue = listings.head(400).astype({"price": object})
+    catalogue.loc[[7, 90], "title"] = ["", "   "]
+    catalogue.loc[200, "price"] = "-5"
+    path = _write(catalogue, tmp_path / "x.csv")
+    valid, invalid = data.load_usable_listings(path, max_invalid_share=0.01)
+    assert len(valid) == 397 and invalid.index.tolist() == [7, 90, 200]
+    assert invalid.loc[7, "reason"].startswith("title:") and invalid.loc[200, "reason"].startswith("price:")
+    with pytest.raises(data.DataValidationError, match=r"3 of 400 rows \(0.8%\) are invalid"):
+        data.load_usable_listings(path, max_invalid_share=0.005)
+    no_titles = _write(catalogue.drop(columns=["title"]), tmp_path / "y.csv")
+    with pytest.raises(data.DataValidationError, match="missing required column 'title'"):
+        data.load_usable_listings(no_titles, max_invalid_share=0.5)

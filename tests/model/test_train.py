@@ -114,6 +114,20 @@ def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingRe
     assert (answer["score"] == answer["top_scores"].map(lambda r: r[0])).all()
 
 
+def test_the_pyfunc_takes_a_file_as_pandas_reads_it(
+    trained: tuple[Settings, TrainingResult], tmp_path: Path
+) -> None:
+    """Bring-your-own data: an empty description column reads as float NaN, whole prices as ints."""
+    settings, _ = trained
+    connect(settings)
+    model = mlflow.pyfunc.load_model(model_uri(settings, CHALLENGER))
+    (tmp_path / "mine.csv").write_text("title,description,price\niPhone 13 128GB,,350\n2 bed flat,,900\n")
+    frame = pd.read_csv(tmp_path / "mine.csv")
+    assert frame["description"].dtype == float and frame["price"].dtype == "int64"
+    answer = model.predict(frame)
+    assert answer["category"].tolist() == ["Electronics > Mobile phones", "Property > Flats for rent"]
+
+
 def test_depth_one_trains_on_top_level_categories(tmp_path: Path, listings: pd.DataFrame) -> None:
     settings = Settings(home=tmp_path / "state", depth=1, min_class_count=5)
     result = train_and_register(settings, data.validate(listings.head(1500)), source="synthetic")
