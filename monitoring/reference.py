@@ -1,8 +1,9 @@
 """The champion's reference: what live traffic is compared with.
 
-Training logs one for every version: its answers on held-out rows drawn like traffic. Once a
-champion that replaced another has served a stable window, the drift job keeps that window as the
-version's reference (monitoring/drift.py), so the market it was retrained for stops reading as drift.
+Training logs one for every version: a sample of its training rows, drawn like traffic, answered by
+a stand-in model fitted without them (model/train.py). Once a champion that replaced another has
+served a stable window, the drift job keeps that window as the version's reference
+(monitoring/drift.py), so the market it was retrained for stops reading as drift.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pigeonhole.monitoring.reports import load_live_reference
 
 @dataclass(frozen=True)
 class Reference:
-    """Training-market inputs beside the champion's held-out predictions, with where they came from."""
+    """Listings beside the answers they got, as the drift job compares a window with them."""
 
     frame: pd.DataFrame  # title, description, price, ..., predicted_category, top_score
     model_name: str
@@ -35,7 +36,7 @@ class Reference:
     accuracy: float | None  # the champion's held-out accuracy, for the feedback check
     calibration: Calibration | None  # None: trained without one, the fixed thresholds apply
     source: str  # where the frame came from, as the report says it
-    live: bool  # refreshed from traffic this version served (else training's held-out rows)
+    live: bool  # refreshed from traffic this version served (else logged at training)
     replaced: str | None  # the champion this version was promoted over, if any
 
 
@@ -43,7 +44,8 @@ def reference_frame(samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The logged samples as one frame shaped like a window of traffic."""
     inputs, predictions = samples["inputs"], samples["predictions"]
     rows = min(len(inputs), len(predictions))
-    # Drift is judged column by column, so the two samples need equal length, not paired rows.
+    # one row per listing; versions logged before paired samples only need equal length (drift is judged
+    # column by column)
     return inputs.head(rows).assign(
         predicted_category=predictions["predicted_category"].head(rows).to_numpy(),
         top_score=predictions["top_score"].head(rows).to_numpy(),

@@ -99,9 +99,10 @@ def test_no_answered_prediction_is_lost_to_kill_9_and_sigterm_drains_the_rest(
 
     second = start_server(tmp_path, {**slow, "PIGEONHOLE_LOG_FLUSH_SECONDS": "0.2"})
     deadline = time.monotonic() + 30
-    while _stored(slow, killed) != set(killed) and time.monotonic() < deadline:
+    answered = killed + labelled
+    while _stored(slow, answered) != set(answered) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _stored(slow, killed) == set(killed), "the restarted service replays the journal"
+    assert _stored(slow, answered) == set(answered), "the restarted service replays the journal"
 
     drained = _answer(second, 80)
     stop_server(second)  # SIGTERM
