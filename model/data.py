@@ -215,14 +215,12 @@ def _cleaned(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     for column in ("title", "description"):
         if column not in frame:
             continue
-        text = frame[column]
-        cleaned = text.map(lambda value: clean(value) if isinstance(value, str) else value)
-        changed = int((cleaned != text).sum() - (cleaned.isna() & text.isna()).sum())
-        if changed:
+        dirty = frame[column].map(lambda value: isinstance(value, str) and unusable(value) is not None)
+        if dirty.any():
             log.warning(
-                "%s: replaced control characters with spaces in %d %s value(s)", source, changed, column
+                "%s: replaced control characters with spaces in %d %s value(s)", source, dirty.sum(), column
             )
-            frame[column] = cleaned
+            frame.loc[dirty, column] = frame.loc[dirty, column].map(clean)
     return frame
 
 
