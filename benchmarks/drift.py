@@ -5,9 +5,10 @@ myntra listings up to 2012 vs 2015 and later; craigslist US cities vs Asian and 
 synthetic generator at drift 0 vs 1. For each, a random quarter of the before period is set aside
 first: no part of the champion or its reference ever sees it. The champion is trained on the rest
 exactly as `pigeonhole train` does, which logs the reference: a random sample of the training rows,
-answered by a stand-in model fitted without them. The drift decision (monitoring/drift.py, default
-policy) is taken on 1,500-row windows: calm windows are drawn from the set-aside rows (false
-alarms), and detection windows mix 5, 10, 20, 30 and 100 % of after-period rows into set-aside rows.
+the first 15 % of the training set's size answered by a stand-in model fitted without them. The
+drift decision (monitoring/drift.py, default policy) is taken on 1,500-row windows: calm windows are
+drawn from the set-aside rows (false alarms), and detection windows mix 5, 10, 20, 30 and 100 % of
+after-period rows into set-aside rows.
 Then a challenger trained on the before period plus 30 % of the after period (as if sellers'
 feedback had labelled it) is scored on the rest of the after period, against the champion.
 
@@ -77,7 +78,7 @@ def _judge(
     settings: Settings, reference: pd.DataFrame, window: pd.DataFrame, calibration: Calibration | None = None
 ) -> tuple[Decision, Comparison]:
     """The drift job's comparison and decision on one window (no feedback), with its thresholds."""
-    thresholds, _ = window_thresholds(settings, calibration, len(window), len(reference))
+    thresholds, _ = window_thresholds(settings, calibration, len(window), reference)
     comparison = compare(reference, window, thresholds, settings.drift_share)
     decision, _ = decide(
         settings, comparison, FeedbackQuality(rows=0, accuracy=None, reference_accuracy=None)
@@ -144,7 +145,8 @@ def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: 
         f"{evaluate(champion, rest, k=settings.top_k).metrics['accuracy']:.3f}",
         f"{evaluate(challenger, rest, k=settings.top_k).metrics['accuracy']:.3f}",
     ]
-    sizes = f"{len(train):,} / {len(reference):,} / {len(set_aside):,}"
+    answered = int(reference["top_score"].notna().sum())
+    sizes = f"{len(train):,} / {len(reference):,} ({answered:,}) / {len(set_aside):,}"
     rows = []
     for label, calibration in (("fixed", None), ("calibrated", calibrate(reference, settings))):
         started = time.perf_counter()
@@ -222,7 +224,7 @@ def main() -> None:
     for column in (
         "scenario",
         "thresholds",
-        "train / reference / calm rows",
+        "train / reference (answered) / calm rows",
         "false alarms (calm, unseen)",
         *(f"detected, {share:.0%} drifted" for share in MIXES),
         "s / report",

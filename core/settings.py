@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     reference_rows: int = Field(
         default=5000,
         ge=100,
-        description="Rows drawn like traffic, never trained on, logged as the drift reference.",
+        description="Training rows drawn like traffic, logged as the drift reference's listings; "
+        "15 % of the training rows among them also carry the answers of a stand-in fitted without them.",
     )
 
     # Promotion gate
@@ -233,15 +234,15 @@ class Settings(BaseSettings):
     )
     drift_thresholds: dict[str, float] = Field(
         default={
-            "title": 0.55,
-            "description": 0.55,
+            "title": 3.0,
+            "description": 3.0,
             "predicted_category": 0.10,
             "top_score": 0.10,
             "price": 0.10,
         },
         description="Per monitored column, the score at which it counts as drifted "
-        "(text: domain classifier ROC AUC; predicted_category: Jensen-Shannon; numbers: Wasserstein). "
-        "The distribution columns' values apply only to models trained without calibration.",
+        "(text: word usage shift in standard deviations beyond chance; predicted_category: "
+        "Jensen-Shannon; numbers: Wasserstein). They apply only to models trained without calibration.",
     )
     drift_false_alarm_rate: float = Field(
         default=0.01,
@@ -256,7 +257,9 @@ class Settings(BaseSettings):
         description="Random halves of the reference measured to calibrate; 0 = fixed drift_thresholds.",
     )
     drift_alone_columns: list[str] = Field(
-        default=["predicted_category"], description="Columns whose drift alone counts as drift."
+        default=["title", "description", "predicted_category"],
+        description="Columns whose drift alone counts as drift: new words or a new category mix mean "
+        "listings the model has not learnt.",
     )
     drift_max_accuracy_drop: float = Field(
         default=0.10,

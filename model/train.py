@@ -158,27 +158,30 @@ def git_commit() -> str:
         return "unknown"
 
 
-REFERENCE_SHARE = 0.15  # of the training rows: what the stand-in model is fitted without
+REFERENCE_SHARE = 0.15  # of the training rows: answered by a stand-in model fitted without them
 
 
 def reference_samples(train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd.DataFrame]:
     """What drift monitoring compares traffic with: listings drawn like traffic, and answers from a
     model that never saw them.
 
-    The rows are a random sample of the training rows, re-listed near-duplicates included, as a
-    marketplace receives them (the grouped split's held-out titles are unlike live ones by
-    construction, so a reference built from them calls healthy traffic drift). A model is
-    over-confident on rows it was fitted on, so their answers come from a stand-in fitted the same
-    way on the other training rows. Text is masked like the prediction log it is compared with
-    (and because people read it).
+    The listings are a random sample of the training rows (up to ``rows``), re-listed near-duplicates
+    included, as a marketplace receives them (the grouped split's held-out titles are unlike live ones
+    by construction, so a reference built from them calls healthy traffic drift). A model is
+    over-confident on rows it was fitted on, so answers come from a stand-in fitted the same way on
+    the other training rows, for the first ``REFERENCE_SHARE`` of the training rows in the sample
+    (``predictions`` pairs row by row with the head of ``inputs``). The rest carry text alone: a word
+    usage test needs many listings to see a small new market, and text needs no answer. Text is
+    masked like the prediction log it is compared with (and because people read it).
     """
-    sample = train.sample(n=min(rows, round(REFERENCE_SHARE * len(train))), random_state=seed)
-    stand_in = fit(train.drop(index=sample.index), seed=seed)
-    suggestions = stand_in.suggest(sample, k=1)
+    sample = train.sample(n=min(rows, len(train)), random_state=seed)
+    answered = sample.head(round(REFERENCE_SHARE * len(train)))
+    stand_in = fit(train.drop(index=answered.index), seed=seed)
+    suggestions = stand_in.suggest(answered, k=1)
     predictions = pd.DataFrame(
         {
-            "listing_id": sample["listing_id"].to_numpy(),
-            "label": sample["label"].to_numpy(),
+            "listing_id": answered["listing_id"].to_numpy(),
+            "label": answered["label"].to_numpy(),
             "predicted_category": suggestions["category"].to_numpy(),
             "top_score": suggestions["score"].to_numpy(),
         }

@@ -5,7 +5,7 @@ chi-square on small references false-alarms most of the time); its threshold is 
 (``drift_thresholds``). Distance methods are used throughout, so "drifted" always means
 value >= threshold:
 
-- title, description: a domain classifier tells reference from current text (ROC AUC);
+- title, description: word usage shift, a z-score against chance (monitoring/stattests.py);
 - predicted_category: Jensen-Shannon distance;
 - top_score, price: Wasserstein distance in standard deviations.
 
@@ -14,28 +14,28 @@ The share of drifted columns is Evidently's own (DriftedColumnsCount), computed 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, MulticlassClassification, Report
 from evidently.metrics import Accuracy, DriftedColumnsCount, ValueDrift
-from sklearn.exceptions import ConvergenceWarning
 
 from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
 from pigeonhole.monitoring.result import ColumnScore, Decision
+from pigeonhole.monitoring.stattests import TOKEN_SHIFT
 
 METHODS = {
-    "title": "abs_text_content_drift",
-    "description": "abs_text_content_drift",
+    "title": TOKEN_SHIFT,
+    "description": TOKEN_SHIFT,
     "predicted_category": "jensenshannon",
     "top_score": "wasserstein",
     "price": "wasserstein",
 }
 TEXT_COLUMNS = {"title", "description"}
 NUMERIC_COLUMNS = {"top_score", "price"}
+ANSWER_COLUMNS = {"predicted_category", "top_score"}  # every answer has them; a reference on some rows
 MIN_FEEDBACK_FOR_QUALITY = 30
 
 
@@ -72,6 +72,9 @@ def _columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
         if column in TEXT_COLUMNS:
             if (ref.fillna("").astype(str).str.strip() == "").mean() > 0.5:
                 continue
+        elif column in ANSWER_COLUMNS:
+            if not ref.notna().any():
+                continue
         elif ref.notna().mean() < 0.5 or cur.notna().mean() < 0.5:
             continue
         chosen.append(column)
@@ -83,8 +86,8 @@ def _frame(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for column in columns:
         if column in TEXT_COLUMNS:  # both sides masked alike, or placeholders alone would look like drift
             out[column] = out[column].fillna("").astype(str).map(mask)
-        elif column == "predicted_category":
-            out[column] = out[column].fillna("").astype(str)
+        elif column == "predicted_category":  # missing stays missing: Evidently leaves it out
+            out[column] = out[column].astype(object).where(out[column].isna(), out[column].astype(str))
         else:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out.reset_index(drop=True)
@@ -111,14 +114,10 @@ def compare(
             ),
         ]
     )
-    with warnings.catch_warnings():
-        # Evidently's text drift fits a small SGD domain classifier whose convergence warnings say
-        # nothing about the data; they only bury the job's own output
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        snapshot = report.run(
-            Dataset.from_pandas(_frame(current, columns), data_definition=definition),
-            Dataset.from_pandas(_frame(reference, columns), data_definition=definition),
-        )
+    snapshot = report.run(
+        Dataset.from_pandas(_frame(current, columns), data_definition=definition),
+        Dataset.from_pandas(_frame(reference, columns), data_definition=definition),
+    )
     metrics = snapshot.dict()["metrics"]
     values = {
         m["config"]["column"]: float(m["value"])

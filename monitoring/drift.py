@@ -44,15 +44,17 @@ def _sample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 
 
 def window_thresholds(
-    settings: Settings, calibration: Calibration | None, current_rows: int, reference_rows: int
+    settings: Settings, calibration: Calibration | None, current_rows: int, reference: pd.DataFrame
 ) -> tuple[dict[str, float], str]:
-    """Each column's threshold for this window, and where they come from (shown in the report)."""
+    """Each column's threshold for this window against ``reference``, and where they come from (shown
+    in the report)."""
     if calibration is None:
         return settings.drift_thresholds, "fixed (PIGEONHOLE_DRIFT_THRESHOLDS): the model has no calibration"
-    thresholds = calibration.thresholds(settings.drift_thresholds, current_rows, reference_rows)
+    present = {str(column): int(count) for column, count in reference.notna().sum().items()}
+    thresholds = calibration.thresholds(settings.drift_thresholds, current_rows, present)
     return thresholds, (
         f"calibrated for this model to {calibration.false_alarm_rate:.0%} false alarms per window "
-        f"({calibration.rounds} rounds on its reference); text columns fixed"
+        f"({calibration.rounds} rounds on its reference; text: that many standard deviations beyond chance)"
     )
 
 
@@ -117,7 +119,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         baseline = _sample(reference.frame, settings.drift_max_rows, settings.seed)
         current = _sample(predictions, settings.drift_max_rows, settings.seed)
         thresholds, result.thresholds = window_thresholds(
-            settings, reference.calibration, len(current), len(baseline)
+            settings, reference.calibration, len(current), baseline
         )
         comparison = compare(baseline, current, thresholds, settings.drift_share)
         result.columns, result.drift_share, snapshot = (

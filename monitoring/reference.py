@@ -41,15 +41,12 @@ class Reference:
 
 
 def reference_frame(samples: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The logged samples as one frame shaped like a window of traffic."""
+    """The logged samples as one frame shaped like a window of traffic: one row per listing, the
+    answers on the head rows they were given for and missing on the text-only rest (drift is judged
+    column by column, each on the rows that carry it)."""
     inputs, predictions = samples["inputs"], samples["predictions"]
-    rows = min(len(inputs), len(predictions))
-    # one row per listing; versions logged before paired samples only need equal length (drift is judged
-    # column by column)
-    return inputs.head(rows).assign(
-        predicted_category=predictions["predicted_category"].head(rows).to_numpy(),
-        top_score=predictions["top_score"].head(rows).to_numpy(),
-    )
+    answers = predictions[["predicted_category", "top_score"]].head(len(inputs)).reset_index(drop=True)
+    return pd.concat([inputs.reset_index(drop=True), answers], axis=1)
 
 
 def champion_reference(settings: Settings) -> Reference:

@@ -20,7 +20,7 @@ from pigeonhole.model.registry import (
     model_uri,
 )
 from pigeonhole.model.train import REFERENCE_SHARE, TrainingResult, train_and_register
-from pigeonhole.monitoring.calibration import Calibration
+from pigeonhole.monitoring.calibration import Calibration, union_z
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,11 @@ def test_the_reference_is_traffic_like_rows_answered_by_a_model_that_never_saw_t
     assert set(predictions["listing_id"]) <= load_training_ids(version), (
         "a random sample, not held-out groups"
     )
-    assert inputs["listing_id"].tolist() == predictions["listing_id"].tolist(), "one row per listing"
+    assert set(inputs["listing_id"]) <= load_training_ids(version) and inputs["listing_id"].is_unique
+    assert inputs["listing_id"].head(len(predictions)).tolist() == predictions["listing_id"].tolist(), (
+        "answers pair with the head of the listings"
+    )
+    assert len(inputs) == min(settings.reference_rows, result.train_rows), "text from up to reference_rows"
     assert predictions["top_score"].between(0, 1).all() and predictions["predicted_category"].notna().all()
     assert not inputs["description"].str.contains("@example.com").any(), "contact details are masked"
     assert len(predictions) == round(REFERENCE_SHARE * result.train_rows)
@@ -81,11 +85,13 @@ def test_drift_thresholds_are_calibrated_for_the_model(trained: tuple[Settings, 
     assert calibration.false_alarm_rate == settings.drift_false_alarm_rate
     assert set(calibration.scales) == {"predicted_category", "top_score", "price"}
     small, large = (
-        calibration.thresholds(settings.drift_thresholds, 500, 5000),
-        calibration.thresholds(settings.drift_thresholds, 5000, 5000),
+        calibration.thresholds(settings.drift_thresholds, 500, dict.fromkeys(calibration.scales, 5000)),
+        calibration.thresholds(settings.drift_thresholds, 5000, dict.fromkeys(calibration.scales, 5000)),
     )
     assert small["predicted_category"] > large["predicted_category"] > 0, "smaller windows are noisier"
-    assert small["title"] == settings.drift_thresholds["title"], "text columns keep the fixed threshold"
+    assert small["title"] == large["title"] == round(union_z(settings.drift_false_alarm_rate), 4), (
+        "text scores are z-scores against chance at any size: the same z as the union bound"
+    )
 
 
 def test_training_leaves_no_figure_open(trained: tuple[Settings, TrainingResult]) -> None:

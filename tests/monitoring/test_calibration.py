@@ -47,7 +47,9 @@ def test_healthy_windows_rarely_cross_the_calibrated_thresholds(
     reference, pool = healthy.iloc[:3000], healthy.iloc[3000:]
     calibration = calibrate(reference, settings)
     assert calibration is not None and set(calibration.scales) == set(COLUMNS)
-    thresholds = calibration.thresholds(settings.drift_thresholds, window_rows, len(reference))
+    thresholds = calibration.thresholds(
+        settings.drift_thresholds, window_rows, dict.fromkeys(COLUMNS, len(reference))
+    )
     rng = np.random.default_rng(0)
     windows = [pool.iloc[rng.choice(len(pool), window_rows, replace=False)] for _ in range(100)]
     alarms = sum(bool(_exceeded(reference, w, thresholds)) for w in windows)
