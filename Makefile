@@ -34,7 +34,7 @@ test: setup ## lint, type-check, the whole test suite (make topology included) a
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MAKE) scan
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses 2 --dist loadgroup
 
 lint: setup ## ruff (rules and format) and mypy
 	$(BIN)/ruff check .

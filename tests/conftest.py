@@ -44,6 +44,18 @@ def listings_csv(tmp_path_factory: pytest.TempPathFactory, listings: pd.DataFram
     return path
 
 
+POSTGRES_FIXTURES = {"postgres_admin", "postgres_database"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the one PostgreSQL server runs in the same pytest-xdist worker (make test runs two,
+    with --dist loadgroup), one after another: one of them stops the server, others need it up."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("postgres") or POSTGRES_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+
+
 def _postgres_reachable() -> str | None:
     try:
         with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
