@@ -25,13 +25,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
 from benchmarks.datasets import SharedDataset, available
 from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
+from pigeonhole.model.evaluate import evaluate, macro_f1
 from pigeonhole.model.predict import Predictor, as_features, listing_text
 from pigeonhole.model.train import fit
 
@@ -47,10 +47,7 @@ class Scores:
 
 
 def _scores(truth: np.ndarray, predicted: np.ndarray) -> Scores:
-    return Scores(
-        float((predicted == truth).mean()),
-        float(f1_score(truth, predicted, labels=np.unique(truth), average="macro", zero_division=0)),
-    )
+    return Scores(float((predicted == truth).mean()), macro_f1(truth, predicted))
 
 
 def reference_predictions(train: pd.DataFrame, held_out: pd.DataFrame) -> np.ndarray:
@@ -91,23 +88,18 @@ def run_seed(dataset: SharedDataset, listings: pd.DataFrame, seed: int, settings
     labelled = listings.assign(label=data.label_from_path(listings["category_path"], dataset.depth))
     held_out = labelled.sample(frac=HELD_OUT, random_state=seed)
     rest = labelled.drop(held_out.index)
-    trained_on, _ = data.assign_labels(
-        rest.drop(columns=["label"]),
-        dataset.depth,
-        settings.min_class_count,
-        settings.rare_classes,
-        settings.rare_bucket,
+    trained_on, _ = data.apply_rare_policy(
+        rest, dataset.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
     )
     started = time.perf_counter()
     predictor = fit(trained_on, seed=seed)
     fit_seconds = time.perf_counter() - started
-    truth = held_out["label"].to_numpy()
-    top3 = predictor.top_k(held_out, 3)[0]
+    ours = evaluate(predictor, held_out, k=3).metrics
     return SeedResult(
-        reference=_scores(truth, reference_predictions(rest, held_out)),
-        ours=_scores(truth, top3[:, 0]),
-        top3=float((top3 == truth[:, None]).any(axis=1).mean()),
-        unpredictable=float((~np.isin(truth, predictor.classes)).mean()),
+        reference=_scores(held_out["label"].to_numpy(), reference_predictions(rest, held_out)),
+        ours=Scores(ours["accuracy"], ours["macro_f1"]),
+        top3=ours["top3_accuracy"],
+        unpredictable=ours["unpredictable_share"],
         fit_seconds=fit_seconds,
         ms_per_listing=_ms_per_listing(predictor, held_out),
         classes=int(labelled["label"].nunique()),

@@ -91,7 +91,11 @@ class Settings(BaseSettings):
 
     # Data and labels
     depth: int = Field(default=2, ge=1, le=5, description="How many category levels form the label.")
-    min_class_count: int = Field(default=10, ge=2, description="Smallest category trained on as is.")
+    min_class_count: int = Field(
+        default=1,
+        ge=1,
+        description="Categories with fewer training rows get the rare-class policy; 1 keeps every category.",
+    )
     rare_classes: RareClassPolicy = RareClassPolicy.merge
     rare_bucket: str = Field(default="Other", description="Label that merged rare categories get.")
     test_size: float = Field(default=0.2, gt=0.0, lt=0.5, description="Share held out for evaluation.")
@@ -102,8 +106,9 @@ class Settings(BaseSettings):
         description="Training drops invalid rows (logged with the reason) up to this share; more: refused.",
     )
     split: SplitKind = Field(
-        default=SplitKind.grouped,
-        description="How held-out rows are drawn: grouped (near-duplicate titles on one side) or random.",
+        default=SplitKind.random,
+        description="How held-out rows are drawn: random (as traffic arrives) or grouped (near-duplicate "
+        "titles on one side, to measure titles never seen).",
     )
     seed: int = 42
 
@@ -357,6 +362,7 @@ class Overrides(TypedDict, total=False):
     depth: int | None
     min_class_count: int | None
     rare_classes: RareClassPolicy | None
+    split: SplitKind | None
     seed: int | None
     max_invalid_share: float | None
     drift_window: str | None

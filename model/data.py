@@ -262,6 +262,18 @@ def assign_labels(
 ) -> tuple[pd.DataFrame, LabelReport]:
     """Add a ``label`` column at ``depth`` and apply the rare-class policy; refuse unusable label sets."""
     labelled = frame.assign(label=label_from_path(frame["category_path"], depth))
+    return apply_rare_policy(labelled, depth, min_count, policy, bucket)
+
+
+def apply_rare_policy(
+    labelled: pd.DataFrame,
+    depth: int,
+    min_count: int,
+    policy: RareClassPolicy,
+    bucket: str,
+) -> tuple[pd.DataFrame, LabelReport]:
+    """Apply the rare-class policy to labelled rows (training rows: held-out rows keep their categories
+    as filed, so a category the model cannot suggest counts as a miss); refuse unusable label sets."""
     report = LabelReport(depth=depth)
     counts = labelled["label"].value_counts()
     rare = counts[counts < min_count]
@@ -273,7 +285,7 @@ def assign_labels(
         )
     if len(rare) and policy is RareClassPolicy.merge:
         report.merged = {str(k): int(v) for k, v in rare.items()}
-        labelled.loc[labelled["label"].isin(rare.index), "label"] = bucket
+        labelled = labelled.assign(label=labelled["label"].where(~labelled["label"].isin(rare.index), bucket))
         counts = labelled["label"].value_counts()
         rare = counts[counts < min_count]  # the bucket itself may still be too small to learn
     if len(rare):
@@ -295,20 +307,19 @@ def normalise_title(title: str) -> str:
 
 
 def split(
-    frame: pd.DataFrame, test_size: float, seed: int, kind: SplitKind = SplitKind.grouped
+    frame: pd.DataFrame, test_size: float, seed: int, kind: SplitKind
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/evaluation split, stratified by label.
 
-    ``random`` draws held-out rows the way traffic arrives, re-listed near-duplicates included: what
-    sellers see, and what the drift reference must look like. ``grouped`` keeps near-duplicate titles
-    on one side (how the model does on titles it has never seen); of its stratified group folds, the
-    evaluation side is the one closest to the wanted size: a fold that swallowed one huge group of
+    ``random`` (the default) draws held-out rows the way traffic arrives, re-listed near-duplicates
+    included: what sellers see, and what the drift reference must look like. ``grouped`` keeps
+    near-duplicate titles on one side (how the model does on titles it has never seen); of its
+    stratified group folds, the evaluation side is the one closest to the wanted size: a fold that
+    swallowed one huge group of
     identical titles (craigslist has 2,247 listings titled "map") would measure that one title.
     """
     if kind is SplitKind.random:
-        stratify = frame["label"] if frame["label"].value_counts().min() >= 2 else None
-        train, held_out = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
-        return train.reset_index(drop=True), held_out.reset_index(drop=True)
+        return _random_split(frame, test_size, seed)
     groups = frame["title"].map(normalise_title)
     folds = StratifiedGroupKFold(n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=seed)
     wanted = test_size * len(frame)
@@ -316,6 +327,17 @@ def split(
         folds.split(frame, frame["label"], groups=groups), key=lambda fold: abs(len(fold[1]) - wanted)
     )
     return frame.iloc[train_idx].reset_index(drop=True), frame.iloc[eval_idx].reset_index(drop=True)
+
+
+def _random_split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified random rows; a category with one listing stays on the training side, where it can
+    still be learnt (held out, it could only be missed)."""
+    counts = frame["label"].map(frame["label"].value_counts())
+    single, several = frame[counts < 2], frame[counts >= 2]
+    held_out_rows = round(test_size * len(frame))
+    stratify = several["label"] if held_out_rows >= several["label"].nunique() else None
+    train, held_out = train_test_split(several, test_size=held_out_rows, random_state=seed, stratify=stratify)
+    return pd.concat([train, single]).reset_index(drop=True), held_out.reset_index(drop=True)
 
 
 def dataset_digest(frame: pd.DataFrame) -> str:

@@ -90,8 +90,14 @@ class Evaluation:
             plt.close(figure)
 
 
+def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """F1 averaged over the categories the rows are filed under (a category the model cannot suggest
+    scores 0, one it wrongly suggests lowers only its precision): the same yardstick for any model."""
+    return float(f1_score(truth, predicted, labels=np.unique(truth), average="macro", zero_division=0))
+
+
 def evaluate(predictor: Predictor, frame: pd.DataFrame, k: int) -> Evaluation:
-    """Score ``predictor`` on ``frame`` (which has a ``label`` column)."""
+    """Score ``predictor`` on ``frame`` (which has a ``label`` column, every category as filed)."""
     categories, scores = predictor.top_k(frame, k)
     truth = frame["label"].to_numpy()
     predicted = categories[:, 0]
@@ -99,7 +105,8 @@ def evaluate(predictor: Predictor, frame: pd.DataFrame, k: int) -> Evaluation:
     metrics = {
         "accuracy": float(accuracy_score(truth, predicted)),
         f"top{k}_accuracy": float((categories == truth[:, None]).any(axis=1).mean()),
-        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(truth, predicted),
+        "unpredictable_share": float((~np.isin(truth, predictor.classes)).mean()),
         "ece": expected_calibration_error(scores[:, 0], correct),
         "eval_rows": float(len(frame)),
     }

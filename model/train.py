@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from pigeonhole.core.settings import Settings
+from pigeonhole.core.settings import Settings, SplitKind
 from pigeonhole.model import data
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.predict import Predictor, as_features, listing_text
@@ -190,18 +190,19 @@ def reference_samples(train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd
     return {"inputs": inputs.reset_index(drop=True), "predictions": predictions}
 
 
-def _benchmark_rows(train: pd.DataFrame, held_out: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """A first model's held-out rows with titles it never saw (not even as a near-duplicate), less any
-    labelled by feedback: the lineage's fixed yardstick. Unseen titles measure how the model
+def _curated_benchmark(labelled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """A first training's fixed yardstick for its lineage: a grouped fold of the listings (titles no
+    other row shares, not even as a near-duplicate), none labelled by feedback, set aside before the
+    evaluation split so no model of the lineage ever trains on it. Unseen titles measure how a model
     generalises, which is what poisoned training rows bend; a re-listed title it memorised would not."""
-    seen = set(train["title"].map(data.normalise_title))
-    novel = ~held_out["title"].map(data.normalise_title).isin(seen)
-    curated = held_out[novel & ~held_out["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
-    return curated.sample(n=min(settings.benchmark_rows, len(curated)), random_state=settings.seed)
+    organic = labelled[~labelled["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
+    _, unseen = data.split(organic, settings.test_size, settings.seed, SplitKind.grouped)
+    return unseen.sample(n=min(settings.benchmark_rows, len(unseen)), random_state=settings.seed)
 
 
 def _unseen_by(benchmark: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
-    """``train`` without the benchmark's listings or titles: it must stay unseen by every model it judges."""
+    """``train`` without the benchmark's listings or titles: it must stay unseen by every model it judges
+    (and out of every held-out split, which measures what traffic looks like)."""
     titles = set(benchmark["title"].map(data.normalise_title))
     keep = ~train["listing_id"].isin(benchmark["listing_id"]) & ~train["title"].map(
         data.normalise_title
@@ -221,17 +222,23 @@ def train_and_register(
 ) -> TrainingResult:
     """Label, split, fit, evaluate, log everything to MLflow and register the model as ``challenger``.
 
+    The held-out rows keep every category as filed: the rare-class policy shapes what the model
+    learns, never what it is measured on (``unpredictable_share`` is the held-out share it cannot
+    suggest).
+
     ``listings`` must already have passed :func:`model.data.validate`; a dataset that cannot be
     labelled raises DataValidationError before anything is written to the tracking server.
     """
-    labelled, label_report = data.assign_labels(
-        listings, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
-    )
-    train, held_out = data.split(labelled, settings.test_size, settings.seed, settings.split)
+    labelled = listings.assign(label=data.label_from_path(listings["category_path"], settings.depth))
     client = connect(settings)
-    benchmark = load_benchmark(client, settings)
-    if benchmark is not None:
-        train = _unseen_by(benchmark, train)
+    frozen = load_benchmark(client, settings)
+    benchmark = _curated_benchmark(labelled, settings) if frozen is None else frozen
+    filed, held_out = data.split(
+        _unseen_by(benchmark, labelled), settings.test_size, settings.seed, settings.split
+    )
+    train, label_report = data.apply_rare_policy(
+        filed, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
+    )
     log.info(
         "%s: %s; %d training and %d evaluation rows",
         source,
@@ -272,8 +279,8 @@ def train_and_register(
                 example,
                 _requirements(),
             )
-            if benchmark is None:
-                freeze_benchmark(client, settings, _benchmark_rows(train, held_out, settings))
+            if frozen is None:
+                freeze_benchmark(client, settings, benchmark)
             mlflow.log_metrics({"train_seconds": train_seconds, "log_seconds": time.perf_counter() - started})
     return TrainingResult(run.info.run_id, version, evaluation, label_report, len(train))
 

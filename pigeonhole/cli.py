@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 from pigeonhole.core.settings import (
     RareClassPolicy,
     Settings,
+    SplitKind,
     get_settings,
     parse_duration,
     unknown_environment_names,
@@ -86,7 +87,18 @@ DepthOption = Annotated[
 MinCountOption = Annotated[
     int | None,
     typer.Option(
-        "--min-class-count", min=2, help="Categories with fewer rows are merged, dropped or refused."
+        "--min-class-count",
+        min=1,
+        help="Categories with fewer training rows are merged, dropped or refused (--rare-classes); "
+        "1 keeps every category suggestible. [default: 1]",
+    ),
+]
+SplitOption = Annotated[
+    SplitKind | None,
+    typer.Option(
+        "--split",
+        help="Held-out rows: random (as traffic arrives, re-listed items included) or grouped "
+        "(near-duplicate titles on one side: quality on titles never seen). [default: random]",
     ),
 ]
 RareOption = Annotated[
@@ -223,6 +235,7 @@ def train(
     depth: DepthOption = None,
     min_class_count: MinCountOption = None,
     rare_classes: RareOption = None,
+    split: SplitOption = None,
     seed: Annotated[int | None, typer.Option(help="Split and model seed.")] = None,
     max_invalid_share: Annotated[
         float | None,
@@ -244,6 +257,7 @@ def train(
         depth=depth,
         min_class_count=min_class_count,
         rare_classes=rare_classes,
+        split=split,
         seed=seed,
         max_invalid_share=max_invalid_share,
         home=home,
@@ -280,20 +294,15 @@ def promote(
 
     Exits 0 when promoted, 3 when the challenger was rejected, so a workflow can branch on it.
     """
-    from pigeonhole.model.data import assign_labels, load_listings
+    from pigeonhole.model.data import label_from_path, load_listings
     from pigeonhole.model.promote import run_gate
     from pigeonhole.model.registry import connect
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     rows = None
-    if data is not None:
-        rows, _ = assign_labels(
-            load_listings(data),
-            settings.depth,
-            settings.min_class_count,
-            settings.rare_classes,
-            settings.rare_bucket,
-        )
+    if data is not None:  # every category as filed, like a held-out split
+        listings = load_listings(data)
+        rows = listings.assign(label=label_from_path(listings["category_path"], settings.depth))
     decision = run_gate(connect(settings), settings, rows=rows, force=force)
     verdict = "[green]PROMOTED[/]" if decision.promoted else "[yellow]REJECTED[/]"
     out.print(

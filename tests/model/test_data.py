@@ -123,7 +123,7 @@ def test_a_single_class_cannot_be_trained() -> None:
 
 def test_the_grouped_split_keeps_near_duplicate_titles_on_one_side(listings: pd.DataFrame) -> None:
     labelled, _ = data.assign_labels(listings, 2, 5, RareClassPolicy.merge, "Other")
-    train, held_out = data.split(labelled, 0.2, seed=1)
+    train, held_out = data.split(labelled, 0.2, seed=1, kind=SplitKind.grouped)
     train_titles = set(train["title"].map(data.normalise_title))
     assert not train_titles & set(held_out["title"].map(data.normalise_title))
     assert 0.1 < len(held_out) / len(labelled) < 0.3
@@ -187,3 +187,18 @@ def test_a_few_broken_rows_are_dropped_with_their_reasons_a_broken_file_is_not(
     no_titles = _write(catalogue.drop(columns=["title"]), tmp_path / "y.csv")
     with pytest.raises(data.DataValidationError, match="missing required column 'title'"):
         data.load_usable_listings(no_titles, max_invalid_share=0.5)
+
+
+def test_the_random_split_keeps_a_one_listing_category_for_training() -> None:
+    frame = _frame({"A": 40, "B": 40, "C": 2, "D": 1}).assign(label=lambda f: f["category_path"])
+    train, held_out = data.split(frame, 0.2, seed=0, kind=SplitKind.random)
+    assert "D" in set(train["label"]) and "D" not in set(held_out["label"])
+    assert len(held_out) == round(0.2 * len(frame)) and set(train["label"]) == {"A", "B", "C", "D"}
+
+
+def test_the_rare_policy_applies_only_to_the_rows_it_is_given() -> None:
+    frame = _frame({"A": 20, "B": 20, "C": 1, "D": 1}).assign(label=lambda f: f["category_path"])
+    kept, report = data.apply_rare_policy(frame, 1, 1, RareClassPolicy.merge, "Other")
+    assert set(kept["label"]) == {"A", "B", "C", "D"} and not report.merged, "1 keeps every category"
+    merged, _ = data.apply_rare_policy(frame, 1, 2, RareClassPolicy.merge, "Other")
+    assert set(merged["label"]) == {"A", "B", "Other"} and set(frame["label"]) == {"A", "B", "C", "D"}

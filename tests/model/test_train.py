@@ -14,7 +14,9 @@ from pigeonhole.model import data
 from pigeonhole.model.registry import (
     CHALLENGER,
     connect,
+    load_benchmark,
     load_drift_calibration,
+    load_evaluation_rows,
     load_reference,
     load_training_ids,
     model_uri,
@@ -55,6 +57,20 @@ def test_run_records_lineage_and_artifacts(trained: tuple[Settings, TrainingResu
         "evaluation/per_class_report.json",
         "evaluation/evaluation.parquet",
     } <= names
+
+
+def test_the_frozen_benchmark_holds_titles_no_model_of_the_lineage_trains_on(
+    trained: tuple[Settings, TrainingResult], listings: pd.DataFrame
+) -> None:
+    settings, result = trained
+    client = connect(settings)
+    version = client.get_model_version(settings.model_name, result.version)
+    benchmark = load_benchmark(client, settings)
+    assert benchmark is not None and len(benchmark) >= 0.15 * len(listings), "a grouped fold, not a scrap"
+    trained_on = listings[listings["listing_id"].isin(load_training_ids(version))]
+    seen = set(trained_on["title"].map(data.normalise_title))
+    assert not benchmark["title"].map(data.normalise_title).isin(seen).any()
+    assert not set(benchmark["listing_id"]) & set(load_evaluation_rows(version)["listing_id"])
 
 
 def test_the_reference_is_traffic_like_rows_answered_by_a_model_that_never_saw_them(
@@ -132,6 +148,39 @@ def test_the_pyfunc_takes_a_file_as_pandas_reads_it(
     assert frame["description"].dtype == float and frame["price"].dtype == "int64"
     answer = model.predict(frame)
     assert answer["category"].tolist() == ["Electronics > Mobile phones", "Property > Flats for rent"]
+
+
+def _with_rare_categories(listings: pd.DataFrame) -> pd.DataFrame:
+    stamps = [f"penny black stamp lot {i}" for i in range(6)]
+    rare = pd.DataFrame(
+        {
+            "listing_id": [f"rare-{i}" for i in range(8)],
+            "title": [*stamps, "two stamps album", "victorian silver coin"],
+            "description": "",
+            "price": 5.0,
+            "category_path": ["Collectibles > Stamps"] * 7 + ["Collectibles > Coins"],
+        }
+    )
+    return data.validate(pd.concat([listings.head(1500), rare], ignore_index=True))
+
+
+def test_every_category_is_suggestible_by_default(tmp_path: Path, listings: pd.DataFrame) -> None:
+    settings = Settings(home=tmp_path / "state")
+    train_and_register(settings, _with_rare_categories(listings), source="synthetic")
+    model = mlflow.pyfunc.load_model(model_uri(settings, CHALLENGER))
+    answer = model.predict(pd.DataFrame({"title": ["penny black stamp lot 9", "victorian silver coin"]}))
+    assert answer["category"].tolist() == ["Collectibles > Stamps", "Collectibles > Coins"]
+
+
+def test_held_out_rows_keep_the_category_their_seller_filed(tmp_path: Path, listings: pd.DataFrame) -> None:
+    """Merging rare categories shapes what the model learns, never what it is measured on."""
+    settings = Settings(home=tmp_path / "state", min_class_count=10)
+    result = train_and_register(settings, _with_rare_categories(listings), source="synthetic")
+    held_out = set(result.evaluation.truth)
+    assert "Collectibles > Stamps" in held_out and settings.rare_bucket not in held_out
+    unpredictable = float((result.evaluation.truth == "Collectibles > Stamps").mean())
+    metrics = MlflowClient().get_run(result.run_id).data.metrics
+    assert metrics["unpredictable_share"] == pytest.approx(unpredictable) and unpredictable > 0
 
 
 def test_depth_one_trains_on_top_level_categories(tmp_path: Path, listings: pd.DataFrame) -> None:

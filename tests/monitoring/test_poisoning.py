@@ -63,7 +63,7 @@ def test_a_feedback_flood_is_capped_and_the_poisoned_challenger_rejected(champio
     outcome = retrain(champion)
 
     assert outcome.capped["per-category"] >= 250, "dogs may gain at most as many rows as the catalogue has"
-    assert not outcome.decision.promoted and _champion_version(champion) == "1"
+    assert not outcome.decision.promoted and _champion_version(champion) == "1", outcome.summary()
     failed = [reason for reason in outcome.decision.reasons if reason.startswith("FAIL")]
     # on the recent rows, half of them the attacker's, the poisoned model even looks better
     assert not any(reason.startswith("FAIL macro-F1") for reason in outcome.decision.reasons)
