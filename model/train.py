@@ -190,19 +190,37 @@ def reference_samples(train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd
     return {"inputs": inputs.reset_index(drop=True), "predictions": predictions}
 
 
-def _curated_benchmark(labelled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """A first training's fixed yardstick for its lineage: a grouped fold of the listings (titles no
-    other row shares, not even as a near-duplicate), none labelled by feedback, set aside before the
-    evaluation split so no model of the lineage ever trains on it. Unseen titles measure how a model
-    generalises, which is what poisoned training rows bend; a re-listed title it memorised would not."""
-    organic = labelled[~labelled["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
-    _, unseen = data.split(organic, settings.test_size, settings.seed, SplitKind.grouped)
-    return unseen.sample(n=min(settings.benchmark_rows, len(unseen)), random_state=settings.seed)
+def _benchmark_sample(held_out: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Grouped held-out rows less any labelled by feedback, up to ``benchmark_rows``."""
+    organic = held_out[~held_out["listing_id"].astype(str).str.startswith(data.FEEDBACK_ID_PREFIX)]
+    return organic.sample(n=min(settings.benchmark_rows, len(organic)), random_state=settings.seed)
+
+
+def _split_and_benchmark(
+    labelled: pd.DataFrame, frozen: pd.DataFrame | None, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(training rows, held-out rows, the lineage's benchmark), the benchmark unseen by both.
+
+    A lineage's first training freezes its benchmark: a grouped fold of titles no training row
+    shares, not even as a near-duplicate, never feedback. Unseen titles measure how a model
+    generalises, which is what poisoned training rows bend. With the grouped split that fold is the
+    held-out split itself; with the random split it is set aside first (a random split's rows with
+    unseen titles are too few: with them alone, a capped feedback flood passed the gate).
+    """
+    split = settings.split
+    if frozen is not None:
+        train, held_out = data.split(labelled, settings.test_size, settings.seed, split)
+        return _unseen_by(frozen, train), held_out, frozen
+    train, unseen = data.split(labelled, settings.test_size, settings.seed, SplitKind.grouped)
+    benchmark = _benchmark_sample(unseen, settings)
+    if split is SplitKind.grouped:
+        return train, unseen, benchmark
+    train, held_out = data.split(_unseen_by(benchmark, labelled), settings.test_size, settings.seed, split)
+    return train, held_out, benchmark
 
 
 def _unseen_by(benchmark: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
-    """``train`` without the benchmark's listings or titles: it must stay unseen by every model it judges
-    (and out of every held-out split, which measures what traffic looks like)."""
+    """``train`` without the benchmark's listings or titles: it must stay unseen by every model it judges."""
     titles = set(benchmark["title"].map(data.normalise_title))
     keep = ~train["listing_id"].isin(benchmark["listing_id"]) & ~train["title"].map(
         data.normalise_title
@@ -230,15 +248,12 @@ def train_and_register(
     labelled raises DataValidationError before anything is written to the tracking server.
     """
     labelled = listings.assign(label=data.label_from_path(listings["category_path"], settings.depth))
+    policy = (settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket)
+    data.apply_rare_policy(labelled, *policy)  # refuses an unusable label set before the registry is touched
     client = connect(settings)
     frozen = load_benchmark(client, settings)
-    benchmark = _curated_benchmark(labelled, settings) if frozen is None else frozen
-    filed, held_out = data.split(
-        _unseen_by(benchmark, labelled), settings.test_size, settings.seed, settings.split
-    )
-    train, label_report = data.apply_rare_policy(
-        filed, settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
-    )
+    filed, held_out, benchmark = _split_and_benchmark(labelled, frozen, settings)
+    train, label_report = data.apply_rare_policy(filed, *policy)
     log.info(
         "%s: %s; %d training and %d evaluation rows",
         source,

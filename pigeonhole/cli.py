@@ -97,8 +97,8 @@ SplitOption = Annotated[
     SplitKind | None,
     typer.Option(
         "--split",
-        help="Held-out rows: random (as traffic arrives, re-listed items included) or grouped "
-        "(near-duplicate titles on one side: quality on titles never seen). [default: random]",
+        help="Held-out rows: grouped (near-duplicate titles on one side: quality on titles never "
+        "seen) or random (as traffic arrives, re-listed items included). [default: grouped]",
     ),
 ]
 RareOption = Annotated[
