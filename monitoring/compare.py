@@ -14,12 +14,14 @@ The share of drifted columns is Evidently's own (DriftedColumnsCount), computed 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, MulticlassClassification, Report
 from evidently.metrics import Accuracy, DriftedColumnsCount, ValueDrift
+from sklearn.exceptions import ConvergenceWarning
 
 from pigeonhole.core.pii import mask
 from pigeonhole.core.settings import Settings
@@ -114,10 +116,14 @@ def compare(
             ),
         ]
     )
-    snapshot = report.run(
-        Dataset.from_pandas(_frame(current, columns), data_definition=definition),
-        Dataset.from_pandas(_frame(reference, columns), data_definition=definition),
-    )
+    with warnings.catch_warnings():
+        # for a drifted text column Evidently fits a small domain classifier to show its typical words
+        # and listings; that plot helper's SGD stopping at its iteration cap is no news to a user
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"sklearn\.linear_model")
+        snapshot = report.run(
+            Dataset.from_pandas(_frame(current, columns), data_definition=definition),
+            Dataset.from_pandas(_frame(reference, columns), data_definition=definition),
+        )
     metrics = snapshot.dict()["metrics"]
     values = {
         m["config"]["column"]: float(m["value"])

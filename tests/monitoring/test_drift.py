@@ -8,6 +8,7 @@ from pathlib import Path
 
 import fsspec
 import numpy as np
+import pytest
 from evidently.ui.workspace import Workspace
 from typer.testing import CliRunner
 
@@ -88,6 +89,7 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
     assert len(workspace.get_dashboard(project.id).panels) == 3
 
 
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")  # no noise in a user's terminal
 def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Path, tmp_path: Path) -> None:
     settings = _settings(served_home, tmp_path)
     _replay(settings, 1200, seed=22, drift=1.0, feedback_share=0.3)
