@@ -76,8 +76,8 @@ def build_pipeline(class_weight: dict[int, float], seed: int = 0) -> Pipeline:
             (
                 "features",
                 make_union(
-                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                    TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True),
+                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
+                    TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32),
                 ),
             ),
             (
@@ -118,10 +118,13 @@ def _at_least_per_class(train: pd.DataFrame, rows: int) -> pd.DataFrame:
     return pd.concat([train, *extra], ignore_index=True)
 
 
-def _fortran_ordered(pipeline: Pipeline) -> None:
-    """Sparse input times a Fortran-ordered coefficient matrix is several times faster per request."""
+def _compact_coefficients(pipeline: Pipeline) -> None:
+    """Sparse input times a Fortran-ordered coefficient matrix is several times faster per request;
+    float32, like the features, halves the matrix (craigslist's artifact: 36 -> 20 MB) with the same
+    suggestions (scores within 1e-6). Features and coefficients must share the dtype, or every
+    request would copy the whole matrix to float64."""
     for calibrated in pipeline.named_steps["classifier"].calibrated_classifiers_:
-        calibrated.estimator.coef_ = np.asfortranarray(calibrated.estimator.coef_)
+        calibrated.estimator.coef_ = np.asfortranarray(calibrated.estimator.coef_, dtype=np.float32)
 
 
 def fit(train: pd.DataFrame, seed: int = 0) -> Predictor:
@@ -135,7 +138,7 @@ def fit(train: pd.DataFrame, seed: int = 0) -> Predictor:
     labels = train["label"].to_numpy()
     pipeline = build_pipeline(sqrt_balanced_weights(labels), seed=seed)
     pipeline.fit(as_features(train), labels)
-    _fortran_ordered(pipeline)
+    _compact_coefficients(pipeline)
     return Predictor(pipeline)
 
 

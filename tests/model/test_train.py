@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -17,6 +18,7 @@ from pigeonhole.model.registry import (
     load_benchmark,
     load_drift_calibration,
     load_evaluation_rows,
+    load_predictor,
     load_reference,
     load_training_ids,
     model_uri,
@@ -148,6 +150,21 @@ def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingRe
     assert all(len(row) == 5 for row in answer["top_categories"])
     assert all(list(row) == sorted(row, reverse=True) for row in answer["top_scores"])
     assert (answer["score"] == answer["top_scores"].map(lambda r: r[0])).all()
+
+
+def test_the_registered_model_is_compact_and_never_copies_it_per_request(
+    trained: tuple[Settings, TrainingResult], listings: pd.DataFrame
+) -> None:
+    """float32 coefficients halve the artifact; float32 features keep a request from upcasting them."""
+    settings, result = trained
+    pipeline = load_predictor(
+        connect(settings).get_model_version(settings.model_name, result.version)
+    ).pipeline
+    for calibrated in pipeline.named_steps["classifier"].calibrated_classifiers_:
+        coef = calibrated.estimator.coef_
+        assert coef.dtype == np.float32 and coef.flags.f_contiguous
+    features = pipeline[:-1].transform(listings.head(3))
+    assert features.dtype == np.float32
 
 
 def test_the_pyfunc_takes_a_file_as_pandas_reads_it(
