@@ -85,7 +85,7 @@ class SeedResult:
 
 
 def run_seed(dataset: SharedDataset, listings: pd.DataFrame, seed: int, settings: Settings) -> SeedResult:
-    labelled = listings.assign(label=data.label_from_path(listings["category_path"], dataset.depth))
+    labelled = data.with_labels(listings, dataset.depth)
     held_out = labelled.sample(frac=HELD_OUT, random_state=seed)
     rest = labelled.drop(held_out.index)
     trained_on, _ = data.apply_rare_policy(

@@ -235,6 +235,11 @@ def label_from_path(category_path: pd.Series, depth: int) -> pd.Series:
     return category_path.map(lambda path: label_of(path, depth))
 
 
+def with_labels(frame: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """``frame`` with a ``label`` column: every category as its seller filed it, at ``depth``."""
+    return frame.assign(label=label_from_path(frame["category_path"], depth))
+
+
 @dataclass
 class LabelReport:
     """What labelling did to the dataset, for logs and for MLflow."""
@@ -261,8 +266,7 @@ def assign_labels(
     bucket: str,
 ) -> tuple[pd.DataFrame, LabelReport]:
     """Add a ``label`` column at ``depth`` and apply the rare-class policy; refuse unusable label sets."""
-    labelled = frame.assign(label=label_from_path(frame["category_path"], depth))
-    return apply_rare_policy(labelled, depth, min_count, policy, bucket)
+    return apply_rare_policy(with_labels(frame, depth), depth, min_count, policy, bucket)
 
 
 def apply_rare_policy(
@@ -311,11 +315,10 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/evaluation split, stratified by label.
 
-    ``random`` (the default) draws held-out rows the way traffic arrives, re-listed near-duplicates
-    included: what sellers see, and what the drift reference must look like. ``grouped`` keeps
-    near-duplicate titles on one side (how the model does on titles it has never seen); of its
-    stratified group folds, the evaluation side is the one closest to the wanted size: a fold that
-    swallowed one huge group of
+    ``random`` draws held-out rows the way traffic arrives, re-listed near-duplicates included: what
+    sellers see, and what the drift reference must look like. ``grouped`` keeps near-duplicate titles
+    on one side (how the model does on titles it has never seen); of its stratified group folds, the
+    evaluation side is the one closest to the wanted size: a fold that swallowed one huge group of
     identical titles (craigslist has 2,247 listings titled "map") would measure that one title.
     """
     if kind is SplitKind.random:

@@ -250,7 +250,7 @@ def train_and_register(
     ``listings`` must already have passed :func:`model.data.validate`; a dataset that cannot be
     labelled raises DataValidationError before anything is written to the tracking server.
     """
-    labelled = listings.assign(label=data.label_from_path(listings["category_path"], settings.depth))
+    labelled = data.with_labels(listings, settings.depth)
     policy = (settings.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket)
     data.apply_rare_policy(labelled, *policy)  # refuses an unusable label set before the registry is touched
     client = connect(settings)

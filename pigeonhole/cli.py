@@ -294,15 +294,14 @@ def promote(
 
     Exits 0 when promoted, 3 when the challenger was rejected, so a workflow can branch on it.
     """
-    from pigeonhole.model.data import label_from_path, load_listings
+    from pigeonhole.model.data import load_listings, with_labels
     from pigeonhole.model.promote import run_gate
     from pigeonhole.model.registry import connect
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     rows = None
     if data is not None:  # every category as filed, like a held-out split
-        listings = load_listings(data)
-        rows = listings.assign(label=label_from_path(listings["category_path"], settings.depth))
+        rows = with_labels(load_listings(data), settings.depth)
     decision = run_gate(connect(settings), settings, rows=rows, force=force)
     verdict = "[green]PROMOTED[/]" if decision.promoted else "[yellow]REJECTED[/]"
     out.print(
