@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -24,7 +24,7 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.
 	--custom-compile-command 'make lock'
 
 lock: setup ## re-resolve the hashed lock files after editing requirements.txt or pyproject.toml's extras
-	$(UV_COMPILE) pyproject.toml --extra dev --extra infra --refresh-package pigeonhole -o requirements-dev.lock
+	$(UV_COMPILE) pyproject.toml --extra dev --extra infra --extra spark --refresh-package pigeonhole -o requirements-dev.lock
 	$(UV_COMPILE) requirements.txt -c requirements-dev.lock -o requirements.lock
 
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)
@@ -67,7 +67,10 @@ quality: setup ## our model vs the TF-IDF + LinearSVC reference on ../shared/dat
 bench-training: setup ## fit + log time and peak memory per ../shared/data file
 	$(BIN)/python -m benchmarks.training --data-dir $(SHARED_DATA)
 
-bench: bench-training bench-serving bench-drift
+bench-scale: setup ## cost vs catalogue size: train time, peak memory, artifact, suggest cost at 10k/100k/1M rows
+	$(BIN)/python -m benchmarks.scale --data-dir $(SHARED_DATA) $(if $(SIZES),--sizes $(SIZES))
+
+bench: bench-training bench-serving bench-drift bench-scale
 
 clean:
 	rm -rf .pigeonhole .pytest_cache .mypy_cache .ruff_cache

@@ -133,14 +133,15 @@ def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: 
     set_aside = labelled.sample(frac=0.25, random_state=7)  # never trained on, never in the reference
     seen = labelled.drop(set_aside.index)
     train, _ = data.split(seen, settings.test_size, settings.seed, settings.split)
-    champion = fit(train)
-    reference = reference_frame(reference_samples(train, settings.reference_rows, settings.seed))
+    fitted = fit(train)
+    champion = fitted.predictor
+    reference = reference_frame(reference_samples(fitted, train, settings.reference_rows, settings.seed))
     calm_pool = _traffic(champion, set_aside)
     drift_pool = _traffic(champion, after)
     after_labelled, _ = data.assign_labels(after, 2, 1, settings.rare_classes, settings.rare_bucket)
     feedback = after_labelled.sample(frac=0.3, random_state=0)
     rest = after_labelled.drop(feedback.index)
-    challenger = fit(pd.concat([train, feedback], ignore_index=True))
+    challenger = fit(pd.concat([train, feedback], ignore_index=True)).predictor
     accuracy = [
         f"{evaluate(champion, set_aside, k=settings.top_k).metrics['accuracy']:.3f}",
         f"{evaluate(champion, rest, k=settings.top_k).metrics['accuracy']:.3f}",
@@ -257,7 +258,7 @@ def main() -> None:
     settings = Settings()
     before = data.validate(generate(30000, seed=5))
     labelled, _ = data.assign_labels(before, 2, 10, settings.rare_classes, settings.rare_bucket)
-    champion = fit(labelled)
+    champion = fit(labelled).predictor
     reference = _traffic(champion, labelled.sample(20000, random_state=0))
     pool = _traffic(champion, data.validate(generate(10000, seed=6, drift=0.3)))
     for rows in (10_000, 100_000, 1_000_000):

@@ -92,7 +92,7 @@ def run_seed(dataset: SharedDataset, listings: pd.DataFrame, seed: int, settings
         rest, dataset.depth, settings.min_class_count, settings.rare_classes, settings.rare_bucket
     )
     started = time.perf_counter()
-    predictor = fit(trained_on, seed=seed)
+    predictor = fit(trained_on, seed=seed).predictor
     fit_seconds = time.perf_counter() - started
     ours = evaluate(predictor, held_out, k=3).metrics
     return SeedResult(

@@ -13,6 +13,7 @@ import logging
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,14 @@ LISTING_SCHEMA = pa.DataFrameSchema(
 )
 
 
+# contract text stays text ("NA" is a title, an id like 007 keeps its zeros); only empty is missing
+CSV_OPTIONS: dict[str, Any] = {
+    "dtype": {"listing_id": str, "title": str, "description": str, "category_path": str, "price": object},
+    "keep_default_na": False,
+    "na_values": {"price": [""], "description": [""]},
+}
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV (optionally gzipped) or Parquet file, keeping contract text columns as text."""
     if not path.exists():
@@ -104,21 +113,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
             return pd.read_parquet(path)
         if ".csv" in suffixes or ".tsv" in suffixes:
-            return _typed_extras(
-                pd.read_csv(
-                    path,
-                    sep="\t" if ".tsv" in suffixes else ",",
-                    dtype={
-                        "listing_id": str,
-                        "title": str,
-                        "description": str,
-                        "category_path": str,
-                        "price": object,
-                    },
-                    keep_default_na=False,
-                    na_values={"price": [""], "description": [""]},
-                )
-            )
+            return _typed_extras(pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",", **CSV_OPTIONS))
     except Exception as exc:  # pandas raises many types for a corrupt file; all mean the same here
         raise DataValidationError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from exc
     raise DataValidationError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")

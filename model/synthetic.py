@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from rich.progress import track
 
 
 @dataclass(frozen=True)
@@ -525,6 +526,106 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0, noise: float = 0.15) 
                 "title": title,
                 "description": description,
                 "price": round(float(price), 0 if price > 100 else 2) if rng.random() > 0.05 else np.nan,
+                "category_path": cat.path,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+SYLLABLES = (*(c + v for c in "bdfgklmnprstvz" for v in "aeiou"), "ex", "on", "ar", "is", "ul", "ix")
+SCALE_DETAILS = (
+    "new", "used", "boxed", "large", "small", "black", "white", "red", "blue", "steel", "wooden",
+    "vintage", "pro", "mini", "xl", "set of 2", "pair", "spare parts", "with warranty", "2 years old",
+)  # fmt: skip
+VOCABULARY_EXPONENT = 0.6  # Heaps' law exponent of the shared catalogues' word types: 0.5 to 0.7
+
+
+def _pseudo_word(rng: np.random.Generator, syllables: int) -> str:
+    return "".join(rng.choice(SYLLABLES, size=syllables))
+
+
+@dataclass
+class _ScaleCategory:
+    path: str
+    brands: list[str]  # shared by the department's categories, and growing
+    nouns: list[str]
+    details: list[str]
+    median_price: float
+    products: list[
+        str
+    ]  # one entry per listing of the product so far: choosing uniformly favours popular ones
+    distinct: int = 0
+
+
+def _scale_categories(categories: int, rng: np.random.Generator) -> list[_ScaleCategory]:
+    departments: dict[str, tuple[list[str], list[str]]] = {
+        _pseudo_word(rng, 3).capitalize(): ([], [_pseudo_word(rng, 2) for _ in range(4)])
+        for _ in range(max(2, int(np.sqrt(categories))))
+    }
+    names = list(departments)
+    made = []
+    for index in range(categories):
+        department = names[index % len(names)]
+        brands, shared_nouns = departments[department]
+        made.append(
+            _ScaleCategory(
+                path=f"{department} > {_pseudo_word(rng, 3).capitalize()} {index}",
+                brands=brands,
+                nouns=[_pseudo_word(rng, 2), _pseudo_word(rng, 2), *rng.choice(shared_nouns, size=2)],
+                details=[*rng.choice(SCALE_DETAILS, size=3), *(_pseudo_word(rng, 2) for _ in range(3))],
+                median_price=float(np.exp(rng.uniform(np.log(5), np.log(5000)))),
+                products=[],
+            )
+        )
+    return made
+
+
+def _product(category: _ScaleCategory, rng: np.random.Generator) -> str:
+    """A product name; new ones keep appearing (Pitman-Yor), so vocabulary grows like a catalogue's."""
+    seen = len(category.products)
+    if rng.random() < (1.0 + VOCABULARY_EXPONENT * category.distinct) / (1.0 + seen):
+        category.distinct += 1
+        brands = category.brands
+        if rng.random() < 0.1 or not brands:
+            brands.append(_pseudo_word(rng, 2).capitalize())
+        brand = brands[int(rng.integers(len(brands)))]
+        code = f"{''.join(rng.choice(list('ABCDEFGHKLMPRSTXZ'), size=2))}{int(rng.integers(10, 9999))}"
+        product = f"{brand} {code}"
+    else:
+        product = category.products[int(rng.integers(seen))]
+    category.products.append(product)
+    return product
+
+
+def generate_at_scale(
+    rows: int, categories: int, seed: int = 0, noise: float = 0.15, progress: bool = False
+) -> pd.DataFrame:
+    """Listings at marketplace scale: ``categories`` categories with Zipf-like sizes and a vocabulary
+    that keeps growing as rows grow (new brands, models and typos), as real catalogues' does.
+
+    The demo's :func:`generate` has a fixed catalogue, so a model trained on it stops growing after a
+    few thousand rows; this generator is what cost-versus-size benchmarks need. The same arguments
+    give the same rows.
+    """
+    rng = np.random.default_rng(seed)
+    made = _scale_categories(categories, rng)
+    sizes = 1.0 / np.arange(1, categories + 1) ** 0.8
+    picks = rng.choice(categories, size=rows, p=sizes / sizes.sum())
+    records = []
+    for n, index in enumerate(track(picks, "Generating listings", disable=not progress)):
+        cat = made[index]
+        product = _product(cat, rng)
+        noun, detail, condition = rng.choice(cat.nouns), rng.choice(cat.details), rng.choice(CONDITIONS)
+        title = _noisy(f"{product} {noun} {detail}, {condition}", rng, noise)
+        if rng.random() < noise / 5:
+            cat = made[int(rng.integers(categories))]
+        description = f"{condition.capitalize()} {noun}, {detail}." if rng.random() < 0.7 else ""
+        records.append(
+            {
+                "listing_id": f"cat-{seed}-{n:08d}",
+                "title": title,
+                "description": description,
+                "price": round(float(rng.lognormal(np.log(cat.median_price), 0.5)), 2),
                 "category_path": cat.path,
             }
         )

@@ -1,14 +1,10 @@
 """Training: the scikit-learn pipeline, and one tracked MLflow run that registers a challenger.
 
 The pipeline is the well-known strong baseline for short listing text, tuned where it measurably
-helps: title and description joined, word 1-2 grams and character 2-5 grams TF-IDF, a linear SVM
-whose training rows are weighted by the square root of the usual class-balancing weight (full
-balancing over-rewards the merged "Other" bucket and lost accuracy; none under-serves rare
-categories), and temperature scaling fitted on cross-validated decision values. Temperature scaling
-keeps the SVM's ranking (so accuracy is the SVM's own, fitted on every training row) while making a
-score of 0.8 mean "right about 8 times in 10", which top-k suggestions and the service's abstain
-threshold rely on. Price was measured as a feature and did not help, so the model leaves it to
-monitoring. The numbers behind these choices are in the README ("Quality").
+helps: title and description joined, word 1-2 grams and character 2-5 grams TF-IDF, and one linear
+SVM per category with a temperature (model/classifier.py, where its cost is bounded). Price was
+measured as a feature and did not help, so the model leaves it to monitoring. The numbers behind
+these choices are in the README ("Quality").
 """
 
 from __future__ import annotations
@@ -32,14 +28,14 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.svm import LinearSVC
 
+from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import Settings, SplitKind
 from pigeonhole.model import data
+from pigeonhole.model.classifier import BoundedOneVsRest, fit_temperature
 from pigeonhole.model.evaluate import Evaluation, evaluate
 from pigeonhole.model.predict import Predictor, as_features, listing_text
 from pigeonhole.model.registry import (
@@ -56,7 +52,6 @@ from pigeonhole.monitoring.reference import reference_frame
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_FOLDS = 3
 # Only the title is required: sellers often leave description and price empty.
 # the optional columns take whatever pandas reads: an empty description column is float NaN, and whole
 # prices are ints, both of which MLflow's strict "string" and "double" refuse; the model coerces them
@@ -69,77 +64,78 @@ INPUT_SCHEMA = Schema(
 )
 
 
-def build_pipeline(class_weight: dict[int, float], seed: int = 0) -> Pipeline:
+MAX_FEATURES = 2**19  # per vectorizer, the most frequent: bounds the vocabulary a worker holds
+
+
+def build_features() -> Pipeline:
+    """Words and character n-grams, float32 like the classifier's weights (or every request would
+    copy the weights to float64). Up to ``MAX_FEATURES`` n-grams each: only mwpd's long descriptions
+    reach it among the shared catalogues, and kept the same answers there."""
+    options = {"sublinear_tf": True, "dtype": np.float32, "max_features": MAX_FEATURES}
     return Pipeline(
         [
             ("text", FunctionTransformer(listing_text)),
             (
                 "features",
                 make_union(
-                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
-                    TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32),
-                ),
-            ),
-            (
-                "classifier",
-                CalibratedClassifierCV(
-                    LinearSVC(class_weight=class_weight, random_state=seed),
-                    method="temperature",
-                    cv=CALIBRATION_FOLDS,
-                    ensemble=False,
+                    TfidfVectorizer(ngram_range=(1, 2), **options),
+                    TfidfVectorizer(analyzer="char", ngram_range=(2, 5), **options),
                 ),
             ),
         ]
     )
 
 
-def sqrt_balanced_weights(labels: np.ndarray) -> dict[int, float]:
-    """The square root of scikit-learn's 'balanced' weight per class, keyed by the class's sorted index.
+@dataclass
+class Fitted:
+    """The model, and a stand-in with the same features whose SVMs never saw the ``unseen`` rows."""
 
-    Keyed by index because temperature calibration label-encodes string labels (sorted) before
-    the SVM sees them; were that to change, LinearSVC would refuse the keys loudly. (Per-row
-    sample weights are not the same thing in liblinear: measured, they cost 0.4 points on myntra.)
+    predictor: Predictor
+    stand_in: Predictor
+    unseen: np.ndarray  # a mask over the training rows
+
+
+def _unseen_rows(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A random ``REFERENCE_SHARE`` of the rows (at most ``UNSEEN_ROWS``), never a category's last one,
+    so that the stand-in still knows every category."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    shuffled = pd.Series(labels[order])
+    nth = shuffled.groupby(shuffled).cumcount().to_numpy()
+    left = shuffled.map(shuffled.value_counts()).to_numpy() - 1
+    chosen = order[nth < left][: min(round(REFERENCE_SHARE * len(labels)), UNSEEN_ROWS)]
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[chosen] = True
+    return mask
+
+
+def fit(train: pd.DataFrame, seed: int = 0) -> Fitted:
+    """Fit the features and the classifier on labelled listings (a ``label`` column).
+
+    Two classifiers share the features: the stand-in, fitted without a random slice of the rows,
+    answers that slice honestly; those answers fit the temperature (one number, so a few thousand
+    rows pin it) and are the drift reference's answers. The model itself then learns from every row.
     """
-    _, counts = np.unique(labels, return_counts=True)
-    weights = np.sqrt(len(labels) / (len(counts) * counts))
-    return {index: float(weight) for index, weight in enumerate(weights)}
-
-
-def _at_least_per_class(train: pd.DataFrame, rows: int) -> pd.DataFrame:
-    counts = train["label"].value_counts()
-    short = counts[counts < rows]
-    if short.empty:
-        return train
-    log.info("repeating the rows of %d categories with < %d training rows", len(short), rows)
-    extra = [
-        train[train["label"] == label].sample(rows - n, replace=True, random_state=0)
-        for label, n in short.items()
-    ]
-    return pd.concat([train, *extra], ignore_index=True)
-
-
-def _compact_coefficients(pipeline: Pipeline) -> None:
-    """Sparse input times a Fortran-ordered coefficient matrix is several times faster per request;
-    float32, like the features, halves the matrix (craigslist's artifact: 36 -> 20 MB) with the same
-    suggestions (scores within 1e-6). Features and coefficients must share the dtype, or every
-    request would copy the whole matrix to float64."""
-    for calibrated in pipeline.named_steps["classifier"].calibrated_classifiers_:
-        calibrated.estimator.coef_ = np.asfortranarray(calibrated.estimator.coef_, dtype=np.float32)
-
-
-def fit(train: pd.DataFrame, seed: int = 0) -> Predictor:
-    """Fit the pipeline on labelled listings (a ``label`` column).
-
-    A category with fewer training rows than calibration folds (its listings nearly all landed on
-    the evaluation side of the grouped split) has its rows repeated up to that count, so it is still
-    learnt rather than dropped.
-    """
-    train = _at_least_per_class(train, CALIBRATION_FOLDS)
+    features = build_features()
+    X = features.fit_transform(as_features(train))
+    for _, vectorizer in features.named_steps["features"].transformer_list:
+        vectorizer.stop_words_ = None  # only for introspection, and as large as the vocabulary
     labels = train["label"].to_numpy()
-    pipeline = build_pipeline(sqrt_balanced_weights(labels), seed=seed)
-    pipeline.fit(as_features(train), labels)
-    _compact_coefficients(pipeline)
-    return Predictor(pipeline)
+    unseen = _unseen_rows(labels, seed)
+    if not unseen.any():
+        raise DataValidationError("every category has one listing: scores need a few more to calibrate on")
+    stand_in = BoundedOneVsRest(seed=seed).fit(X[~unseen], labels[~unseen])
+    decision = stand_in.decision_function(X[unseen])
+    temperature = fit_temperature(decision, np.searchsorted(stand_in.classes_, labels[unseen]))
+    model = BoundedOneVsRest(seed=seed).fit(X, labels)
+    stand_in.temperature_ = model.temperature_ = temperature
+    log.info(
+        "fitted %d categories on %d rows; temperature %.3f", len(model.classes_), len(train), temperature
+    )
+    return Fitted(
+        Predictor(Pipeline([*features.steps, ("classifier", model)])),
+        Predictor(Pipeline([*features.steps, ("classifier", stand_in)])),
+        unseen,
+    )
 
 
 @dataclass
@@ -161,26 +157,26 @@ def git_commit() -> str:
         return "unknown"
 
 
-REFERENCE_SHARE = 0.15  # of the training rows: answered by a stand-in model fitted without them
+REFERENCE_SHARE = 0.15  # of the training rows: answered by a stand-in fitted without them
+UNSEEN_ROWS = 5_000
 
 
-def reference_samples(train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd.DataFrame]:
+def reference_samples(fitted: Fitted, train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd.DataFrame]:
     """What drift monitoring compares traffic with: listings drawn like traffic, and answers from a
     model that never saw them.
 
     The listings are a random sample of the training rows (up to ``rows``), re-listed near-duplicates
     included, as a marketplace receives them (the grouped split's held-out titles are unlike live ones
     by construction, so a reference built from them calls healthy traffic drift). A model is
-    over-confident on rows it was fitted on, so answers come from a stand-in fitted the same way on
-    the other training rows, for the first ``REFERENCE_SHARE`` of the training rows in the sample
-    (``predictions`` pairs row by row with the head of ``inputs``). The rest carry text alone: a word
-    usage test needs many listings to see a small new market, and text needs no answer. Text is
-    masked like the prediction log it is compared with (and because people read it).
+    over-confident on rows it was fitted on, so answers come from the stand-in of :func:`fit`, on the
+    rows it never saw (``predictions`` pairs row by row with the head of ``inputs``). The rest carry
+    text alone: a word usage test needs many listings to see a small new market, and text needs no
+    answer. Text is masked like the prediction log it is compared with (and because people read it).
     """
-    sample = train.sample(n=min(rows, len(train)), random_state=seed)
-    answered = sample.head(round(REFERENCE_SHARE * len(train)))
-    stand_in = fit(train.drop(index=answered.index), seed=seed)
-    suggestions = stand_in.suggest(answered, k=1)
+    answered = train[fitted.unseen].head(rows)
+    others = train[~fitted.unseen]
+    sample = pd.concat([answered, others.sample(n=min(rows - len(answered), len(others)), random_state=seed)])
+    suggestions = fitted.stand_in.suggest(answered, k=1)
     predictions = pd.DataFrame(
         {
             "listing_id": answered["listing_id"].to_numpy(),
@@ -272,12 +268,13 @@ def train_and_register(
     with Progress(*columns, transient=False) as progress, mlflow.start_run() as run:
         with _step(progress, f"Fitting on {len(train):,} listings, {label_report.classes} categories"):
             started = time.perf_counter()
-            predictor = fit(train, seed=settings.seed)
+            fitted = fit(train, seed=settings.seed)
+            predictor = fitted.predictor
             train_seconds = time.perf_counter() - started
         with _step(progress, f"Evaluating on {len(held_out):,} held-out listings"):
             evaluation = evaluate(predictor, held_out, k=settings.top_k)
         with _step(progress, "Drift reference: a stand-in's answers on unseen rows, thresholds calibrated"):
-            reference = reference_samples(train, settings.reference_rows, settings.seed)
+            reference = reference_samples(fitted, train, settings.reference_rows, settings.seed)
             calibration = calibrate(reference_frame(reference), settings)
         with _step(progress, "Logging run and registering model"):
             started = time.perf_counter()
@@ -325,7 +322,7 @@ def _log_run(
             "dataset_rows": len(listings),
             "dataset_digest": data.dataset_digest(listings),
             "source": source,
-            "classifier": "LinearSVC(word 1-2 + char 2-5 tf-idf, sqrt-balanced) + temperature scaling",
+            "classifier": "bounded one-vs-rest LinearSVC on word 1-2 + char 2-5 tf-idf, temperature",
         }
     )
     mlflow.set_tags({"git_commit": git_commit(), "dataset_source": source})

@@ -165,11 +165,25 @@ def data_generate(
     noise: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of titles with typos, caps, emoji.")
     ] = 0.15,
+    categories: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="A catalogue at marketplace scale instead of the demo's 28 categories: this many "
+            "categories, Zipf-like sizes, a vocabulary that grows with rows like real catalogues' "
+            "(what make bench-scale trains on; no --drift).",
+        ),
+    ] = None,
 ) -> None:
     """Generate synthetic classifieds listings in the data contract."""
-    from pigeonhole.model.synthetic import generate
+    from pigeonhole.model.synthetic import generate, generate_at_scale
 
-    frame = generate(rows, seed=seed, drift=drift, noise=noise)
+    if categories is not None and drift:
+        raise typer.BadParameter("--drift applies to the demo's catalogue, not with --categories")
+    if categories is None:
+        frame = generate(rows, seed=seed, drift=drift, noise=noise)
+    else:
+        frame = generate_at_scale(rows, categories, seed=seed, noise=noise, progress=True)
     write_table(frame, out_path)
     out.print(f"wrote {len(frame):,} listings in {frame['category_path'].nunique()} categories to {out_path}")
 
@@ -312,6 +326,67 @@ def promote(
         out.print(f"  {reason}", highlight=False)
     if not decision.promoted:
         raise typer.Exit(ExitCode.declined)
+
+
+@app.command()
+@_friendly_errors
+def score(
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data", help="Listings (.csv, .csv.gz, .parquet), any size; with --spark, any URL Spark reads."
+        ),
+    ],
+    out_path: Annotated[
+        str,
+        typer.Option(
+            "--out", help="Parquet: listing_id (if the input has one), suggestions. Spark writes a folder."
+        ),
+    ],
+    alias: Annotated[str, typer.Option(help="Which registered version scores them.")] = "champion",
+    k: Annotated[int | None, typer.Option(min=1, help="Suggestions per listing. [default: top_k, 3]")] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Listings held in memory at once; memory does not grow with the file.")
+    ] = 50_000,
+    spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark",
+            help="Score on Spark (pip install 'pigeonhole[spark]'): the session spark-submit configured, "
+            "or local mode on every core.",
+        ),
+    ] = False,
+    home: HomeOption = None,
+    tracking_uri: TrackingOption = None,
+    model_name: ModelNameOption = None,
+) -> None:
+    """Score a file of listings offline with a registered model, in chunks, into Parquet.
+
+    One machine scores about 1,000 listings per second per core; past what it does in acceptable
+    time, --spark runs the same registered model on a Spark cluster (README: "Batch scoring").
+    """
+    from pigeonhole.model.registry import connect, load_predictor, model_uri, require_alias
+    from pigeonhole.model.score import score_file, score_on_spark
+
+    settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
+    version = require_alias(connect(settings), settings, alias)
+    started = time.perf_counter()
+    if spark:
+        rows = score_on_spark(model_uri(settings, alias), data, out_path, k or settings.top_k)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=out) as progress:
+            predictor = load_predictor(version)
+            rows = score_file(
+                predictor, Path(data), Path(out_path), k or settings.top_k, chunk_rows, progress
+            )
+    seconds = time.perf_counter() - started
+    out.print(
+        f"scored {rows:,} listings with {settings.model_name} v{version.version} ({alias}) "
+        f"in {seconds:.0f} s ({rows / seconds:,.0f} listings/s) into {out_path}"
+    )
 
 
 @app.command()

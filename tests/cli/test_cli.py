@@ -117,6 +117,41 @@ def test_generate_validate_train_promote_rollback_round_trip(tmp_path: Path) -> 
     assert nothing.exit_code == 2 and "nothing to roll back" in nothing.output
     listed = runner.invoke(app, ["models", "list", *home])
     assert listed.exit_code == 0 and "champion" in listed.output
+    _score_in_chunks_with_the_champion(tmp_path, home)
+
+
+def _score_in_chunks_with_the_champion(tmp_path: Path, home: list[str]) -> None:
+    """A file scored 400 rows at a time comes out whole, in order; a file that cannot be scored
+    exits 2 and leaves nothing at --out."""
+    listings = pd.DataFrame(
+        {"listing_id": [f"n{i}" for i in range(1000)], "title": ["iPhone 13 128GB, like new"] * 1000}
+    )
+    listings.loc[7, "title"] = None
+    listings.to_csv(tmp_path / "new.csv.gz", index=False)
+    out = tmp_path / "scored" / "new.parquet"
+    args = [
+        "score",
+        "--data",
+        str(tmp_path / "new.csv.gz"),
+        "--out",
+        str(out),
+        "--chunk-rows",
+        "400",
+        "--k",
+        "2",
+    ]
+    scored = runner.invoke(app, [*args, *home])
+    assert scored.exit_code == 0 and "scored 1,000 listings" in scored.output, scored.output
+    answers = pd.read_parquet(out)
+    assert answers["listing_id"].tolist() == listings["listing_id"].tolist()
+    assert set(answers.drop(index=7)["category"]) == {"Electronics > Mobile phones"}
+    assert answers["top_categories"].map(len).eq(2).all()
+    listings.drop(columns=["title"]).to_parquet(tmp_path / "untitled.parquet")
+    refused = runner.invoke(
+        app, ["score", "--data", str(tmp_path / "untitled.parquet"), "--out", str(out), *home]
+    )
+    assert refused.exit_code == 2 and "needs a title column" in refused.output
+    assert pd.read_parquet(out).equals(answers) and not list(out.parent.glob(".*partial"))
 
 
 def test_promote_without_any_model_says_what_to_do(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pigeonhole.model.registry import (
     load_training_ids,
     model_uri,
 )
+from pigeonhole.model.score import score_on_spark
 from pigeonhole.model.train import REFERENCE_SHARE, TrainingResult, train_and_register
 from pigeonhole.monitoring.calibration import Calibration, union_z
 
@@ -155,16 +156,40 @@ def test_standard_pyfunc_model_returns_top_k(trained: tuple[Settings, TrainingRe
 def test_the_registered_model_is_compact_and_never_copies_it_per_request(
     trained: tuple[Settings, TrainingResult], listings: pd.DataFrame
 ) -> None:
-    """float32 coefficients halve the artifact; float32 features keep a request from upcasting them."""
+    """Sparse float32 weights bound the artifact; float32 features keep a request from upcasting them."""
     settings, result = trained
     pipeline = load_predictor(
         connect(settings).get_model_version(settings.model_name, result.version)
     ).pipeline
-    for calibrated in pipeline.named_steps["classifier"].calibrated_classifiers_:
-        coef = calibrated.estimator.coef_
-        assert coef.dtype == np.float32 and coef.flags.f_contiguous
+    assert pipeline.named_steps["classifier"].weights_.dtype == np.float32
     features = pipeline[:-1].transform(listings.head(3))
     assert features.dtype == np.float32
+
+
+def test_spark_scores_a_file_as_the_service_would(
+    trained: tuple[Settings, TrainingResult], listings: pd.DataFrame, tmp_path: Path
+) -> None:
+    """`pigeonhole score --spark`: the registered model on Spark (local mode, as in a cluster's
+    executors) gives each listing the suggestions the service gives it."""
+    from pyspark.sql import SparkSession  # the spark extra is in the dev lock
+
+    settings, result = trained
+    connect(settings)
+    rows = listings.sample(300, random_state=1)[["listing_id", *data.FEATURE_COLUMNS]]
+    rows.to_parquet(tmp_path / "new.parquet", index=False)
+    try:
+        scored = score_on_spark(
+            model_uri(settings, CHALLENGER), str(tmp_path / "new.parquet"), str(tmp_path / "scored"), k=2
+        )
+    finally:
+        SparkSession.builder.getOrCreate().stop()
+    answers = pd.read_parquet(tmp_path / "scored").set_index("listing_id").loc[rows["listing_id"]]
+    served = load_predictor(connect(settings).get_model_version(settings.model_name, result.version))
+    expected = served.suggest(rows, k=2)
+    assert scored == 300
+    assert answers["category"].tolist() == expected["category"].tolist()
+    np.testing.assert_allclose(answers["score"], expected["score"], rtol=1e-5)
+    assert answers["top_categories"].map(list).tolist() == expected["top_categories"].tolist()
 
 
 def test_the_pyfunc_takes_a_file_as_pandas_reads_it(

@@ -22,7 +22,7 @@ def traffic() -> tuple[pd.DataFrame, pd.DataFrame]:
     labelled, _ = data.assign_labels(
         data.validate(generate(3000, seed=1)), 2, 10, settings.rare_classes, settings.rare_bucket
     )
-    model = fit(labelled)
+    model = fit(labelled).predictor
 
     def answered(rows: pd.DataFrame) -> pd.DataFrame:
         top = model.suggest(rows, k=1)
