@@ -76,7 +76,7 @@ clean:
 	rm -rf .pigeonhole .pytest_cache .mypy_cache .ruff_cache
 
 bench-serving: setup ## this service vs mlflow models serve vs bare FastAPI vs in-process (needs wrk)
-	$(BIN)/python -m benchmarks.serving
+	$(BIN)/python -m benchmarks.serving --catalogue $(SHARED_DATA)/flipkart.csv.gz
 
 bench-drift: setup ## false alarms, detection on real drift, accuracy recovered, drift job cost
 	$(BIN)/python -m benchmarks.drift --data-dir $(SHARED_DATA)

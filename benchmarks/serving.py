@@ -4,7 +4,10 @@
 FastAPI + uvicorn endpoint calling the same pipeline in-process (the HTTP ceiling), (d) in-process
 predict (the ceiling). Each server runs for real on localhost and is driven by `wrk` (Debian
 package `wrk`) at 1, 16 and 64 connections, single listings and batches. The load generator shares
-the machine's cores with the server, as it would in the issue's measurements.
+the machine's cores with the server, as it would in the issue's measurements. Two champions, each
+in its own state folder: one trained on 8,000 synthetic listings, one on a real shared catalogue
+(flipkart, 186 categories, unless --catalogue says otherwise). "largest process MiB" is the
+biggest single process of the server's tree: what one worker holds.
 """
 
 from __future__ import annotations
@@ -77,13 +80,20 @@ class Result:
     p99_ms: float
     errors: int
     peak_rss_mib: float
+    largest_process_mib: float
+    model: str = ""
 
 
-def ensure_champion(settings: Settings) -> ModelVersion:
+def ensure_champion(settings: Settings, catalogue: Path | None) -> ModelVersion:
+    """The champion in ``settings.home``: trained on ``catalogue``, or on 8,000 synthetic listings."""
     client = connect(settings)
     if version_by_alias(client, settings, CHAMPION) is None:
-        console.log("no champion yet: training one on 8,000 synthetic listings")
-        train_and_register(settings, data.validate(generate(8000, seed=0)), source="synthetic")
+        console.log(f"no champion yet: training one on {catalogue or '8,000 synthetic listings'}")
+        if catalogue is None:
+            listings, source = data.validate(generate(8000, seed=0)), "synthetic"
+        else:
+            listings, source = data.load_listings(catalogue), str(catalogue)
+        train_and_register(settings, listings, source=source)
         run_gate(client, settings)
     champion = version_by_alias(client, settings, CHAMPION)
     assert champion is not None
@@ -186,12 +196,14 @@ def start(peer: Peer, log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"{peer.name} did not answer in 180 s")
 
 
-def tree_rss_mib(pid: int) -> float:
+def tree_rss_mib(pid: int) -> tuple[float, float]:
+    """(the process tree's RSS, its largest single process's RSS) in MiB."""
     try:
         root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+        sizes = [p.memory_info().rss / 2**20 for p in [root, *root.children(recursive=True)]]
+        return sum(sizes), max(sizes)
     except psutil.Error:
-        return 0.0
+        return 0.0, 0.0
 
 
 def _ms(text: str) -> float:
@@ -240,15 +252,18 @@ def run_wrk(
         done.set()
         sampler.join()
         os.unlink(script.name)
+    if not re.search(r"^\s+99%", output, re.MULTILINE):
+        raise SystemExit(f"wrk measured nothing at {connections} connections on {url}:\n{output}")
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"^\s+50%\s+(\S+)$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"^\s+50%\s+(\S+)\s*$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"^\s+99%\s+(\S+)\s*$", output, re.MULTILINE).group(1)),  # type: ignore[union-attr]
         "errors": errors,
-        "rss": max(peak),
+        "rss": max(total for total, _ in peak),
+        "largest": max(largest for _, largest in peak),
     }
 
 
@@ -275,38 +290,29 @@ def in_process(pipeline: Path, top_k: int, seconds: float) -> list[Result]:
                 float(np.percentile(timings, 99) * 1000),
                 0,
                 psutil.Process().memory_info().rss / 2**20,
+                psutil.Process().memory_info().rss / 2**20,
             )
         )
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--home", type=Path, default=Path(".pigeonhole/bench"), help="State folder to use.")
-    parser.add_argument("--seconds", type=int, default=10, help="Length of each wrk run.")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk")
-    settings = Settings(home=args.home)
-    champion = ensure_champion(settings)
-    version = str(champion.version)
+def bench_champion(settings: Settings, catalogue: Path | None, seconds: int) -> list[Result]:
+    """Every server and mode against one champion."""
+    champion = ensure_champion(settings, catalogue)
+    model = f"v{champion.version} ({catalogue.name if catalogue else 'synthetic 8k'})"
     pipeline = download_pipeline(champion)
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as logs:
         for peer in peers(settings, pipeline):
-            console.log(f"starting {peer.name}")
+            console.log(f"{model}: starting {peer.name}")
             process, url = start(peer, Path(logs))
             try:
                 for mode, (path, body), per_request in peer.modes():
                     for connections in CONNECTIONS:
                         if mode.startswith("batch") and connections == 64:
                             continue
-                        console.log(f"{peer.name}: {mode}, {connections} connections")
-                        measured = run_wrk(
-                            url + path, body, peer.headers, connections, args.seconds, process.pid
-                        )
+                        console.log(f"{model}, {peer.name}: {mode}, {connections} connections")
+                        measured = run_wrk(url + path, body, peer.headers, connections, seconds, process.pid)
                         results.append(
                             Result(
                                 peer.name,
@@ -318,13 +324,40 @@ def main() -> None:
                                 measured["p99"],
                                 int(measured["errors"]),
                                 measured["rss"],
+                                measured["largest"],
                             )
                         )
             finally:
                 stop_group(process, timeout=30)
-    results += in_process(pipeline, settings.top_k, seconds=min(args.seconds, 5))
-    table = Table(title=f"Serving model v{version} on {os.cpu_count()} cores; wrk {args.seconds} s a run")
+    results += in_process(pipeline, settings.top_k, seconds=min(seconds, 5))
+    for result in results:
+        result.model = model
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, default=Path(".pigeonhole/bench"), help="State folder to use.")
+    parser.add_argument("--seconds", type=int, default=10, help="Length of each wrk run.")
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        default=Path("../shared/data/flipkart.csv.gz"),
+        help="A real catalogue for the second champion (skipped if absent).",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    champions: list[Path | None] = [None, *([args.catalogue] if args.catalogue.exists() else [])]
+    results: list[Result] = []
+    for catalogue in champions:
+        home = args.home / (catalogue.name.split(".")[0] if catalogue else "synthetic")
+        results += bench_champion(Settings(home=home), catalogue, args.seconds)
+    table = Table(title=f"Serving on {os.cpu_count()} cores; wrk {args.seconds} s a run")
     for column in (
+        "model",
         "server",
         "mode",
         "conns",
@@ -334,10 +367,12 @@ def main() -> None:
         "p99 ms",
         "errors",
         "peak RSS MiB",
+        "largest process MiB",
     ):
-        table.add_column(column, justify="right" if column not in ("server", "mode") else "left")
+        table.add_column(column, justify="right" if column not in ("model", "server", "mode") else "left")
     for r in results:
         table.add_row(
+            r.model,
             r.peer,
             r.mode,
             str(r.connections),
@@ -347,6 +382,7 @@ def main() -> None:
             f"{r.p99_ms:.1f}",
             str(r.errors),
             f"{r.peak_rss_mib:,.0f}",
+            f"{r.largest_process_mib:,.0f}",
         )
     console.print(table)
 
