@@ -551,9 +551,8 @@ class _ScaleCategory:
     nouns: list[str]
     details: list[str]
     median_price: float
-    products: list[
-        str
-    ]  # one entry per listing of the product so far: choosing uniformly favours popular ones
+    # one entry per listing of each product so far: a uniform pick favours popular ones
+    products: list[str]
     distinct: int = 0
 
 
