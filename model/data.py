@@ -104,19 +104,27 @@ CSV_OPTIONS: dict[str, Any] = {
 }
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file, keeping contract text columns as text."""
+def csv_separator(path: Path) -> str | None:
+    """The separator of a CSV or TSV file (gzipped or not), None for Parquet; refuses anything else."""
     if not path.exists():
         raise DataValidationError(f"{path}: no such file")
     suffixes = "".join(path.suffixes[-2:]).lower()
+    if suffixes.endswith((".parquet", ".pq")):
+        return None
+    if ".csv" in suffixes or ".tsv" in suffixes:
+        return "\t" if ".tsv" in suffixes else ","
+    raise DataValidationError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file, keeping contract text columns as text."""
+    separator = csv_separator(path)
     try:
-        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+        if separator is None:
             return pd.read_parquet(path)
-        if ".csv" in suffixes or ".tsv" in suffixes:
-            return _typed_extras(pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",", **CSV_OPTIONS))
+        return _typed_extras(pd.read_csv(path, sep=separator, **CSV_OPTIONS))
     except Exception as exc:  # pandas raises many types for a corrupt file; all mean the same here
         raise DataValidationError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from exc
-    raise DataValidationError(f"{path}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet")
 
 
 def _typed_extras(frame: pd.DataFrame) -> pd.DataFrame:

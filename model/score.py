@@ -18,29 +18,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import Progress
 
-from pigeonhole.model.data import CSV_OPTIONS, FEATURE_COLUMNS, DataValidationError
+from pigeonhole.model.data import CSV_OPTIONS, FEATURE_COLUMNS, DataValidationError, csv_separator
 from pigeonhole.model.predict import Predictor
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in {".parquet", ".pq"}
 
 
 def count_rows(path: Path) -> int | None:
     """Known up front for Parquet (its footer says), not for CSV."""
-    return pq.ParquetFile(path).metadata.num_rows if _is_parquet(path) else None
+    return pq.ParquetFile(path).metadata.num_rows if csv_separator(path) is None else None
 
 
 def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    if not path.exists():
-        raise DataValidationError(f"{path}: no such file")
-    if _is_parquet(path):
+    separator = csv_separator(path)
+    if separator is None:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
-        return
-    if ".csv" not in "".join(path.suffixes).lower():
-        raise DataValidationError(f"{path}: unsupported file type; use .csv, .csv.gz or .parquet")
-    yield from pd.read_csv(path, chunksize=rows, **CSV_OPTIONS)
+    else:
+        yield from pd.read_csv(path, sep=separator, chunksize=rows, **CSV_OPTIONS)
 
 
 def score_file(
