@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift bench-scale quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -70,7 +70,7 @@ bench-training: setup ## fit + log time and peak memory per ../shared/data file
 bench-scale: setup ## cost vs catalogue size: train time, peak memory, artifact, suggest cost at 10k/100k/1M rows
 	$(BIN)/python -m benchmarks.scale --data-dir $(SHARED_DATA) $(if $(SIZES),--sizes $(SIZES))
 
-bench: bench-training bench-serving bench-drift bench-scale
+bench: bench-training bench-serving bench-drift bench-log bench-scale
 
 clean:
 	rm -rf .pigeonhole .pytest_cache .mypy_cache .ruff_cache
@@ -78,8 +78,11 @@ clean:
 bench-serving: setup ## this service vs mlflow models serve vs bare FastAPI vs in-process (needs wrk)
 	$(BIN)/python -m benchmarks.serving --catalogue $(SHARED_DATA)/flipkart.csv.gz
 
-bench-drift: setup ## false alarms, detection on real drift, accuracy recovered, drift job cost
+bench-drift: setup ## false alarms, detection on real drift, accuracy recovered
 	$(BIN)/python -m benchmarks.drift --data-dir $(SHARED_DATA)
+
+bench-log: setup ## log ingest records/s per sink, drift job time and memory on 100k-10M-row windows
+	$(BIN)/python -m benchmarks.log
 
 # ---- CI/CD (the workflows call these; each needs what its comment says) ----
 

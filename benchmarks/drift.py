@@ -1,4 +1,4 @@
-"""Drift detection measured: false alarms, the detection curve, accuracy recovered, cost (`make bench-drift`).
+"""Drift detection measured: false alarms, the detection curve, accuracy recovered (`make bench-drift`).
 
 Scenarios (each a "before" period the champion is trained on, and an "after" period of traffic):
 myntra listings up to 2012 vs 2015 and later; craigslist US cities vs Asian and European cities; the
@@ -12,25 +12,18 @@ after-period rows into set-aside rows.
 Then a challenger trained on the before period plus 30 % of the after period (as if sellers'
 feedback had labelled it) is scored on the rest of the after period, against the champion.
 
-Cost: the drift job's work on 10k, 100k and 1M logged rows against a 20k reference, text included
-(both sampled to 5,000 rows, as the job does):
-reading the window from the file sink, sampling it down, and the Evidently comparison.
+The drift job's cost on large logged windows is `make bench-log` (benchmarks/log.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -45,8 +38,6 @@ from pigeonhole.monitoring.compare import Comparison, FeedbackQuality, compare, 
 from pigeonhole.monitoring.drift import window_thresholds
 from pigeonhole.monitoring.reference import reference_frame
 from pigeonhole.monitoring.result import Decision
-from pigeonhole.prediction_log.records import WINDOW_COLUMNS, PredictionRecord, Variant
-from pigeonhole.prediction_log.sinks import FileSink
 
 WINDOW = 1500
 console = Console(width=180)
@@ -158,71 +149,12 @@ def run_scenario(name: str, before: pd.DataFrame, after: pd.DataFrame, windows: 
     return rows
 
 
-def _log_window(folder: Path, pool: pd.DataFrame, rows: int, now: datetime) -> None:
-    """``rows`` logged predictions, written by the file sink as the service would have left them."""
-    current = pool.sample(rows, replace=True, random_state=0).reset_index(drop=True)
-    ts = now - timedelta(minutes=30)
-    FileSink(folder).write_predictions(
-        [
-            PredictionRecord(
-                request_id=f"r{i}",
-                ts=ts,
-                listing_id=None,
-                title=row["title"],
-                description=row["description"],
-                price=row["price"],
-                top_category=row["predicted_category"],
-                top_score=row["top_score"],
-                categories=[row["predicted_category"]],
-                scores=[row["top_score"]],
-                abstained=False,
-                model_version="1",
-                variant=Variant.control,
-                latency_ms=0.0,
-            )
-            for i, row in enumerate(current.to_dict("records"))
-        ]
-    )
-
-
-def run_cost(rows: int, reference: pd.DataFrame, pool: pd.DataFrame) -> list[str]:
-    """Time and peak RSS of the job's work on a logged window: read it, sample it down, compare."""
-    settings = Settings()
-    now = datetime.now(UTC)
-    folder = Path(tempfile.mkdtemp())
-    _log_window(folder, pool, rows, now)
-    process = psutil.Process()
-    peak = [process.memory_info().rss]
-    done = threading.Event()
-
-    def sample_rss() -> None:
-        while not done.wait(0.05):
-            peak.append(process.memory_info().rss)
-
-    watcher = threading.Thread(target=sample_rss)
-    watcher.start()
-    started = time.perf_counter()
-    current = FileSink(folder).read_predictions(now - timedelta(hours=1), now, WINDOW_COLUMNS)
-    current = current.rename(columns={"top_category": "predicted_category"})
-    window, baseline = (
-        frame.sample(n=min(settings.drift_max_rows, len(frame)), random_state=settings.seed)
-        for frame in (current, reference)
-    )
-    _judge(settings, baseline, window)
-    seconds = time.perf_counter() - started
-    shutil.rmtree(folder)
-    done.set()
-    watcher.join()
-    return [f"{rows:,}", f"{len(reference):,}", f"{seconds:.2f}", f"{max(peak) / 2**20:,.0f}"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--windows", type=int, default=20, help="Windows per scenario and mix.")
-    parser.add_argument("--no-cost", action="store_true", help="Skip the drift job's cost table.")
     parser.add_argument("--scenario", help="Only the scenarios whose name starts with this.")
     args = parser.parse_args()
     table = Table(title=f"Drift detection on {WINDOW}-row windows (default policy)")
@@ -250,21 +182,6 @@ def main() -> None:
         for row in run_scenario(name, *load(args.data_dir), windows=args.windows):
             table.add_row(*row)
     console.print(table)
-    if args.no_cost:
-        return
-    cost = Table(title="Drift job cost: read the logged window (Parquet), sample each side to 5,000, compare")
-    for column in ("current rows", "reference rows", "seconds", "peak RSS MiB"):
-        cost.add_column(column, justify="right")
-    settings = Settings()
-    before = data.validate(generate(30000, seed=5))
-    labelled, _ = data.assign_labels(before, 2, 10, settings.rare_classes, settings.rare_bucket)
-    champion = fit(labelled).predictor
-    reference = _traffic(champion, labelled.sample(20000, random_state=0))
-    pool = _traffic(champion, data.validate(generate(10000, seed=6, drift=0.3)))
-    for rows in (10_000, 100_000, 1_000_000):
-        console.log(f"cost: {rows:,} rows")
-        cost.add_row(*run_cost(rows, reference, pool))
-    console.print(cost)
 
 
 if __name__ == "__main__":

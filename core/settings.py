@@ -221,6 +221,12 @@ class Settings(BaseSettings):
     log_flush_seconds: float = Field(
         default=1.0, gt=0.0, description="How often buffered predictions are written."
     )
+    log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Predictions older than this many whole days are deleted by the drift job "
+        "(a day's partition or folder at a time); feedback, the labels retraining learns from, is kept.",
+    )
 
     # Drift monitoring
     reports: str | None = Field(
@@ -367,6 +373,7 @@ class Overrides(TypedDict, total=False):
     max_invalid_share: float | None
     drift_window: str | None
     retrain_feedback_days: float | None
+    log_retention_days: int | None
 
 
 def get_settings(**overrides: Unpack[Overrides]) -> Settings:

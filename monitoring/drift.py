@@ -7,8 +7,9 @@ That window is still judged against the training reference, but it fires no retr
 made this champion answered that drift); later windows are compared with it. The refreshed reference
 is kept beside the reports (the job may only read the registry), and every report names its reference.
 
-Large windows are sampled without replacement (seeded) to ``drift_max_rows``; a window is never
-upsampled, because repeated titles make the text classifier fire on healthy traffic. A window with
+Large windows are sampled without replacement (seeded) to ``drift_max_rows`` inside the store, so the
+job's memory does not grow with traffic; a window is never upsampled, because repeated titles make
+the text classifier fire on healthy traffic. A window with
 fewer than ``drift_min_rows`` rows is "insufficient data", not drift. The comparison and the policy
 live in :mod:`~pigeonhole.monitoring.compare`, storage in :mod:`~pigeonhole.monitoring.reports`.
 """
@@ -102,7 +103,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         until=until.isoformat(),
         model_name=reference.model_name,
         model_version=reference.model_version,
-        current_rows=len(predictions),
+        current_rows=window.served,
         reference_rows=len(reference.frame),
         reference_source=reference.source,
         feedback_rows=quality.rows,
@@ -110,18 +111,17 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         reference_accuracy=quality.reference_accuracy,
     )
     snapshot = None
-    if len(predictions) < settings.drift_min_rows:
+    if window.served < settings.drift_min_rows:
         result.reasons = [
-            f"{len(predictions)} predictions in the window; at least {settings.drift_min_rows} "
+            f"{window.served} predictions in the window; at least {settings.drift_min_rows} "
             "are needed to judge drift"
         ]
     else:
         baseline = _sample(reference.frame, settings.drift_max_rows, settings.seed)
-        current = _sample(predictions, settings.drift_max_rows, settings.seed)
         thresholds, result.thresholds = window_thresholds(
-            settings, reference.calibration, len(current), baseline
+            settings, reference.calibration, len(predictions), baseline
         )
-        comparison = compare(baseline, current, thresholds, settings.drift_share)
+        comparison = compare(baseline, predictions, thresholds, settings.drift_share)
         result.columns, result.drift_share, snapshot = (
             comparison.columns,
             comparison.drift_share,

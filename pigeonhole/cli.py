@@ -508,6 +508,7 @@ def monitor_drift(
     start, end = _window(settings.drift_window, since, until)
     result = run_drift(settings, start, end)
     triggered = fire(settings, result)
+    _retain(settings)
     if settings.pushgateway:
         push(settings.pushgateway, result)
     out.print(
@@ -527,6 +528,38 @@ def monitor_drift(
     out.print(f"trigger: {triggered}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)
+
+
+def _retain(settings: Settings) -> None:
+    """The log's retention, run by the scheduled drift job (the log's owner); a role that may not
+    drop partitions is told, and the drift decision still stands."""
+    from pigeonhole.prediction_log.sinks import SinkUnavailable
+    from pigeonhole.prediction_log.window import apply_retention
+
+    try:
+        for done in apply_retention(settings, datetime.now(UTC).date()):
+            out.print(f"log retention: {done}", highlight=False)
+    except SinkUnavailable as exc:
+        console.print(f"log retention skipped: {exc}", highlight=False)
+
+
+@log_app.command("retain")
+@_friendly_errors
+def log_retain(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Keep this many whole days before today (default PIGEONHOLE_LOG_RETENTION_DAYS, 30)."
+        ),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Delete predictions older than the retention, a day at a time (a Parquet folder, or a PostgreSQL
+    partition dropped at once), and make the coming week's partitions. Feedback is kept: retraining
+    learns from it. `monitor drift` runs this after every window, so a schedule needs nothing else.
+    """
+    settings = get_settings(home=home, log_retention_days=days)
+    _retain(settings)
 
 
 @log_app.command("stats")

@@ -6,8 +6,8 @@ of its own with a role of its own, so that a leaked credential reaches no more t
 - the registry's role owns the registry's database, which no other role may connect to;
 - the log's owner (the drift job, retraining) owns the log's database and its tables;
 - the log's writer (the internet-facing service) may connect to the log's database and only INSERT
-  into its tables (predictions, feedback, dead letters): it can read nothing back, change nothing
-  stored, and never reach the registry.
+  into its tables (predictions, feedback, dead letters), through a temporary table of its own for
+  COPY: it can read nothing back, change nothing stored, and never reach the registry.
 
 Each role comes as a connection URL (user, password, database), the same URL its component connects
 with, so the roles can never disagree with the credentials the pods hold. Running it again is safe: it
@@ -65,8 +65,9 @@ def setup_databases(admin_url: str, registry_url: str, log_url: str, writer_url:
             done.append(_ensure_role(admin, login))
         for login in (registry, owner):
             done.append(_ensure_database(admin, login))
+        # TEMPORARY: a batch of predictions arrives by COPY into a session's own temporary table
         admin.execute(
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
                 sql.Identifier(owner.database), sql.Identifier(writer.user)
             )
         )

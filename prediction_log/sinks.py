@@ -13,15 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pigeonhole.core.settings import LogSinkKind, Settings
@@ -34,6 +38,7 @@ from pigeonhole.prediction_log.records import (
     FeedbackRecord,
     PredictionRecord,
     Record,
+    Variant,
     as_row,
     sql_columns,
 )
@@ -50,6 +55,18 @@ class RecordRejected(ValueError):
     The writer stores the rest and keeps the refused record as a dead letter."""
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """At most the asked-for number of a window's answered predictions (shadow scores left out), drawn
+    uniformly without replacement, repeatably for a seed; and how many the window holds."""
+
+    frame: pd.DataFrame
+    total: int
+
+
 class LogSink(Protocol):
     def write_predictions(self, records: list[PredictionRecord]) -> None: ...
 
@@ -60,6 +77,17 @@ class LogSink(Protocol):
     def read_predictions(
         self, since: datetime, until: datetime, columns: list[str] | None = None
     ) -> pd.DataFrame: ...
+
+    def sample_predictions(
+        self, since: datetime, until: datetime, columns: list[str], rows: int, seed: int
+    ) -> Sample:
+        """Drawn inside the store: memory follows ``rows``, not the window."""
+        ...
+
+    def maintain(self, today: date, retention_days: int) -> list[str]:
+        """Drop predictions older than ``retention_days`` whole days (and prepare days ahead where the
+        store needs it); what it did."""
+        ...
 
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame: ...
 
@@ -209,6 +237,39 @@ class FileSink:
             pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), columns, since, until
         )
 
+    def sample_predictions(
+        self, since: datetime, until: datetime, columns: list[str], rows: int, seed: int
+    ) -> Sample:
+        """Bottom-k by a seeded hash of the request id, file by file: uniform, repeatable, and a
+        replayed record's copies hash alike, so one of them at most is kept."""
+        wanted = list(dict.fromkeys([*columns, "request_id", "ts", "variant"]))
+        kept, total = pd.DataFrame(), 0
+        for path in self._read("predictions", "*.parquet", since, until):
+            part = _read_parquet(path, wanted)
+            if part is None:
+                continue
+            part = _window(part, wanted, since, until)
+            part = part[part["variant"] != Variant.shadow.value]
+            total += len(part)
+            draw = pd.util.hash_pandas_object(part["request_id"], index=False, hash_key=f"{seed:016d}"[-16:])
+            merged = pd.concat([kept, part.assign(draw=draw.to_numpy())], ignore_index=True)
+            kept = merged.drop_duplicates("request_id").nsmallest(rows, "draw")
+        if kept.empty:
+            return Sample(pd.DataFrame(columns=columns), total)
+        return Sample(kept.sort_values("ts")[columns].reset_index(drop=True), total)
+
+    def maintain(self, today: date, retention_days: int) -> list[str]:
+        cutoff, done = today - timedelta(days=retention_days), []
+        for folder in sorted((self.root / "predictions").glob("date=*")):
+            try:
+                day = date.fromisoformat(folder.name.removeprefix("date="))
+            except ValueError:
+                continue
+            if day < cutoff:
+                shutil.rmtree(folder)
+                done.append(f"{folder} deleted (older than {retention_days} days)")
+        return done
+
     def read_feedback(self, since: datetime, until: datetime) -> pd.DataFrame:
         return self._read_jsonl("feedback", FEEDBACK_COLUMNS, since, until)
 
@@ -229,35 +290,41 @@ class FileSink:
         return None
 
 
+def _column_sql(record_type: type[Record]) -> list[str]:
+    return [
+        f"{name} {sql}{'' if nullable else ' NOT NULL'}" for name, sql, nullable in sql_columns(record_type)
+    ]
+
+
 def _table_sql(
     table: str,
     record_type: type[Record],
     primary_key: str,
     extra_columns: tuple[str, ...] = (),
+    partitioned: bool = False,
 ) -> str:
-    columns = [
-        *extra_columns,
-        *(
-            f"{name} {sql}{'' if nullable else ' NOT NULL'}"
-            for name, sql, nullable in sql_columns(record_type)
-        ),
-        f"PRIMARY KEY ({primary_key})",
-    ]
+    columns = [*extra_columns, *_column_sql(record_type), f"PRIMARY KEY ({primary_key})"]
     # a table made by an older release gains the fields added since (nullable: its rows lack them)
     added = "".join(
         f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {sql};\n"
         for name, sql, _ in sql_columns(record_type)
     )
+    partitions = (
+        f" PARTITION BY RANGE (ts);\nCREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT"
+        if partitioned
+        else ""
+    )
     return (
-        f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)});\n"
+        f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)}){partitions};\n"
         + added
         + f"CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);\n"
     )
 
 
-# predictions are keyed by request id, so a retried batch is not doubled; the others get a serial id
+# predictions, nearly all of the log, are partitioned by day (see maintain_partitions) and keyed by
+# request id and time, so a retried batch is not doubled; the others get a serial id
 SCHEMA_SQL = (
-    _table_sql("predictions", PredictionRecord, "request_id")
+    _table_sql("predictions", PredictionRecord, "request_id, ts", partitioned=True)
     + _table_sql("feedback", FeedbackRecord, "id", ("id bigserial",))
     + _table_sql("dead_letters", DeadLetterRecord, "id", ("id bigserial",))
 )
@@ -267,13 +334,23 @@ TABLES = {
     "dead_letters": DEAD_LETTER_COLUMNS,
 }
 SEQUENCES = ["feedback_id_seq", "dead_letters_id_seq"]
+UNPARTITIONED = "predictions_unpartitioned"  # an older release's table, while its rows move over
+# a batch arrives here by COPY, then joins the table skipping rows a retry already stored (COPY alone
+# cannot skip them); a temporary table, so the insert-only role needs no other grant than TEMPORARY
+INCOMING_SQL = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS incoming_predictions ({', '.join(_column_sql(PredictionRecord))}) "
+    "ON COMMIT DELETE ROWS"
+)
+PARTITIONS_AHEAD = 7  # days made in advance, so a missed maintenance run never sends rows to the default
 
 
 def migrate(conn: psycopg.Connection[Any]) -> bool:
-    """Create or upgrade the tables unless they already have every column; True when it changed them.
+    """Create or upgrade the tables unless they already have every column and predictions are
+    partitioned; True when it changed them.
 
     Checking first lets a role that may only insert (the deployed service's) use tables its owner made,
-    while a local run's single role creates them on first use.
+    while a local run's single role creates them on first use. An older release's unpartitioned
+    predictions move into the partitioned table, in the same transaction.
     """
     present = set(
         conn.execute(
@@ -282,17 +359,121 @@ def migrate(conn: psycopg.Connection[Any]) -> bool:
             (list(TABLES),),
         ).fetchall()
     )
-    if {(table, column) for table, columns in TABLES.items() for column in columns} <= present:
+    kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('predictions')").fetchone()
+    partitioned = kind is not None and kind[0] == "p"
+    if (
+        partitioned
+        and {(table, column) for table, columns in TABLES.items() for column in columns} <= present
+    ):
         return False
     try:
         with conn.transaction():
+            if kind is not None and not partitioned:
+                conn.execute(
+                    f"ALTER TABLE predictions RENAME TO {UNPARTITIONED}; "
+                    f"ALTER INDEX IF EXISTS predictions_ts RENAME TO {UNPARTITIONED}_ts; "
+                    f"ALTER TABLE {UNPARTITIONED} RENAME CONSTRAINT predictions_pkey TO {UNPARTITIONED}_pkey"
+                )
             conn.execute(SCHEMA_SQL)
+            maintain_partitions(conn, datetime.now(UTC).date())
+            if kind is not None and not partitioned:
+                _move_unpartitioned(conn, {name for table, name in present if table == "predictions"})
     except psycopg.errors.InsufficientPrivilege as exc:
         raise SinkUnavailable(
             "the log's tables are missing or out of date, and this role may not change them: "
             "the database's owner runs `pigeonhole db setup`"
         ) from exc
     return True
+
+
+def _move_unpartitioned(conn: psycopg.Connection[Any], columns: set[str]) -> None:
+    """An older release's rows into the partitioned table; fields added since stay empty for them."""
+    for name in set(PREDICTION_COLUMNS) - columns:
+        conn.execute(f"ALTER TABLE predictions ALTER COLUMN {name} DROP NOT NULL")
+    names = ", ".join(sorted(columns))
+    conn.execute(
+        f"INSERT INTO predictions ({names}) SELECT {names} FROM {UNPARTITIONED} ON CONFLICT DO NOTHING; "
+        f"DROP TABLE {UNPARTITIONED}"
+    )
+
+
+def _partition(day: date) -> str:
+    return f"predictions_{day:%Y%m%d}"
+
+
+def _partition_day(name: str) -> date | None:
+    """The day a partition made by :func:`maintain_partitions` holds; None for any other table."""
+    try:
+        return datetime.strptime(name.removeprefix("predictions_"), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _day_range(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def maintain_partitions(
+    conn: psycopg.Connection[Any], today: date, retention_days: int | None = None
+) -> list[str]:
+    """Give each day from ``today`` to ``PARTITIONS_AHEAD`` days on a partition of its own, and each
+    earlier day whose rows fell into the default partition (a missed run, a slow clock); with
+    ``retention_days``, drop the days before that many whole days ago. What it did, in order.
+
+    Dropping a day's partition is instant and leaves no dead rows to vacuum, unlike a DELETE.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('pigeonhole.predictions partitions'))")
+    conn.execute(f"SET LOCAL statement_timeout = '{LONG_STATEMENT}'")
+    existing = {
+        name
+        for (name,) in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'predictions'::regclass"
+        )
+    }
+    cutoff = today - timedelta(days=retention_days) if retention_days else None
+    strays = {
+        day
+        for (day,) in conn.execute(
+            "SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM predictions_default WHERE ts >= %s",
+            (_day_range(cutoff)[0] if cutoff else datetime.min.replace(tzinfo=UTC),),
+        )
+    }
+    days = {today + timedelta(days=ahead) for ahead in range(PARTITIONS_AHEAD + 1)} | strays
+    done = []
+    for day in sorted(d for d in days if _partition(d) not in existing):
+        start, end = _day_range(day)
+        columns = ", ".join(PREDICTION_COLUMNS)
+        # rows of that day already in the default move over first: attaching checks it holds none
+        conn.execute(
+            f"CREATE TABLE {_partition(day)} (LIKE predictions INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        moved = conn.execute(
+            f"WITH moved AS (DELETE FROM predictions_default WHERE ts >= %(start)s AND ts < %(end)s "
+            f"RETURNING {columns}) INSERT INTO {_partition(day)} ({columns}) SELECT {columns} FROM moved",
+            {"start": start, "end": end},
+        ).rowcount
+        conn.execute(  # DDL takes no parameters: the bounds are quoted client-side
+            sql.SQL("ALTER TABLE predictions ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(_partition(day)), sql.Literal(start), sql.Literal(end)
+            )
+        )
+        done.append(
+            f"partition {_partition(day)} created" + (f" ({moved:,} rows moved in)" if moved > 0 else "")
+        )
+    if cutoff is not None:
+        for name in sorted(existing):
+            day = _partition_day(name)
+            if day is not None and day < cutoff:
+                conn.execute(f"DROP TABLE {name}")
+                done.append(f"partition {name} dropped (older than {retention_days} days)")
+        expired = conn.execute(
+            "DELETE FROM predictions_default WHERE ts < %s", (_day_range(cutoff)[0],)
+        ).rowcount
+        if expired > 0:
+            done.append(f"{expired:,} rows older than {retention_days} days deleted from predictions_default")
+    return done
 
 
 # a hung server or a dead peer must not hold the sink's lock for ever: TCP keepalives notice a peer that
@@ -305,6 +486,7 @@ CONNECTION_OPTIONS: dict[str, Any] = {
     "keepalives_count": 3,
     "options": "-c statement_timeout=10000",
 }
+LONG_STATEMENT = "10min"  # reading a whole window back, or moving a day between partitions
 
 
 class PostgresSink:
@@ -328,12 +510,13 @@ class PostgresSink:
             self._conn = conn
         return self._conn
 
-    def _run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _work(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        """``work`` in one transaction; a failure tells the record's content from the server's state."""
         with self._lock:
             try:
                 conn = self._connection()
                 with conn.transaction(), conn.cursor() as cursor:
-                    cursor.executemany(sql, rows)
+                    return work(cursor)
             except (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError) as exc:
                 raise RecordRejected(str(exc).strip()) from exc  # the content; the connection is fine
             except psycopg.Error as exc:
@@ -343,14 +526,24 @@ class PostgresSink:
 
     def write_predictions(self, records: list[PredictionRecord]) -> None:
         columns = ", ".join(PREDICTION_COLUMNS)
-        marks = ", ".join(["%s"] * len(PREDICTION_COLUMNS))
         rows = [
             tuple(Jsonb(value) if name in LIST_COLUMNS else value for name, value in as_row(r).items())
             for r in records
         ]
-        # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled (no
-        # conflict target: naming one needs SELECT on it, which the service's insert-only role lacks)
-        self._run(f"INSERT INTO predictions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+
+        def copy(cursor: psycopg.Cursor[Any]) -> None:
+            cursor.execute(INCOMING_SQL)
+            with cursor.copy(f"COPY incoming_predictions ({columns}) FROM STDIN") as incoming:
+                for row in rows:
+                    incoming.write_row(row)
+            # ON CONFLICT: a retried batch that had reached the server before a failure is not doubled
+            # (no conflict target: naming one needs SELECT on it, which the insert-only role lacks)
+            cursor.execute(
+                f"INSERT INTO predictions ({columns}) SELECT {columns} FROM incoming_predictions "
+                "ON CONFLICT DO NOTHING"
+            )
+
+        self._work(copy)
 
     def write_feedback(self, record: FeedbackRecord) -> None:
         self._insert("feedback", FEEDBACK_COLUMNS, [record])
@@ -362,28 +555,53 @@ class PostgresSink:
         self, table: str, columns: list[str], records: list[FeedbackRecord] | list[DeadLetterRecord]
     ) -> None:
         marks = ", ".join(["%s"] * len(columns))
-        self._run(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-            [tuple(as_row(record).values()) for record in records],
+        rows = [tuple(as_row(record).values()) for record in records]
+        self._work(
+            lambda cursor: cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
         )
 
     def _select(self, table: str, columns: list[str], since: datetime, until: datetime) -> pd.DataFrame:
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction(), conn.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT {', '.join(columns)} FROM {table} WHERE ts >= %s AND ts < %s ORDER BY ts",
-                        (since, until),
-                    )
-                    rows = cursor.fetchall()
-            except psycopg.Error as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                raise SinkUnavailable(str(exc).strip()) from exc
-        frame = pd.DataFrame(rows, columns=columns)
+        def select(cursor: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+            cursor.execute(f"SET LOCAL statement_timeout = '{LONG_STATEMENT}'")
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {table} WHERE ts >= %s AND ts < %s ORDER BY ts",
+                (since, until),
+            )
+            return cursor.fetchall()
+
+        frame = pd.DataFrame(self._work(select), columns=columns)
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         return frame
+
+    def sample_predictions(
+        self, since: datetime, until: datetime, columns: list[str], rows: int, seed: int
+    ) -> Sample:
+        """Bernoulli sampling in the server (each row kept with the same chance, repeatably for a
+        seed), at a rate that leaves a margin over ``rows``; only the sample crosses the network."""
+        where = "ts >= %(since)s AND ts < %(until)s AND variant <> %(shadow)s"
+        params = {"since": since, "until": until, "shadow": Variant.shadow.value}
+
+        def sample(cursor: psycopg.Cursor[Any]) -> tuple[int, list[tuple[Any, ...]]]:
+            cursor.execute(f"SET LOCAL statement_timeout = '{LONG_STATEMENT}'")
+            (total,) = cursor.execute(
+                f"SELECT count(*) FROM predictions WHERE {where}", params
+            ).fetchone() or (0,)
+            percent = 100.0 * (rows + 5 * rows**0.5 + 10) / max(total, 1)  # five deviations short: ~3e-7
+            sampled = "" if percent >= 100 else f" TABLESAMPLE BERNOULLI ({percent:.6f}) REPEATABLE ({seed})"
+            cursor.execute(f"SELECT {', '.join(columns)} FROM predictions{sampled} WHERE {where}", params)
+            return total, cursor.fetchall()
+
+        total, found = self._work(sample)
+        frame = pd.DataFrame(found, columns=columns)
+        if len(frame) > rows:
+            frame = frame.sample(n=rows, random_state=seed)
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        return Sample(frame.sort_values("ts").reset_index(drop=True), total)
+
+    def maintain(self, today: date, retention_days: int) -> list[str]:
+        return self._work(lambda cursor: maintain_partitions(cursor.connection, today, retention_days))
 
     def read_predictions(
         self, since: datetime, until: datetime, columns: list[str] | None = None
@@ -397,7 +615,7 @@ class PostgresSink:
         return self._select("dead_letters", DEAD_LETTER_COLUMNS, since, until)
 
     def stored_twice(self, since: datetime, until: datetime) -> int:
-        return 0  # the request id is the table's primary key
+        return 0  # the primary key holds the request id (and its time, the partition key)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 
 from pigeonhole.core.settings import Settings
-from pigeonhole.prediction_log.records import WINDOW_COLUMNS, Variant
+from pigeonhole.prediction_log.records import WINDOW_COLUMNS
 from pigeonhole.prediction_log.sinks import LogSink, open_sink
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Window:
-    """The answered predictions (shadow scores left out) and the feedback logged in [since, until)."""
+    """A sample of the answered predictions (shadow scores left out) and the feedback logged in
+    [since, until)."""
 
     since: datetime
     until: datetime
-    predictions: pd.DataFrame  # WINDOW_COLUMNS
+    predictions: pd.DataFrame  # WINDOW_COLUMNS, at most the rows asked for, drawn in the store
+    served: int  # answered predictions in the window
     feedback: pd.DataFrame  # every field of FeedbackRecord
 
 
@@ -54,14 +56,25 @@ def read_labelled(settings: Settings, since: datetime, until: datetime) -> pd.Da
 
 
 def read_window(settings: Settings, since: datetime, until: datetime) -> Window:
+    """The window, its predictions sampled inside the store to ``drift_max_rows``: the job's memory
+    stays that of a small window however much traffic the log holds."""
     sink = open_sink(settings)
     try:
-        predictions = sink.read_predictions(since, until, WINDOW_COLUMNS)
+        sample = sink.sample_predictions(since, until, WINDOW_COLUMNS, settings.drift_max_rows, settings.seed)
         feedback = sink.read_feedback(since, until)
     finally:
         sink.close()
-    served = predictions[predictions["variant"] != Variant.shadow.value].reset_index(drop=True)
-    return Window(since, until, served, feedback)
+    return Window(since, until, sample.frame, sample.total, feedback)
+
+
+def apply_retention(settings: Settings, today: date) -> list[str]:
+    """Delete predictions older than ``log_retention_days`` (and, in PostgreSQL, make the coming days'
+    partitions); what was done."""
+    sink = open_sink(settings)
+    try:
+        return sink.maintain(today, settings.log_retention_days)
+    finally:
+        sink.close()
 
 
 def count_predictions(sink: LogSink, since: datetime, until: datetime) -> int:

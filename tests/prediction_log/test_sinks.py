@@ -94,6 +94,91 @@ def test_round_trip_by_time_window(sink: LogSink) -> None:
     assert list(slim.columns) == ["request_id", "ts", "title"] and slim["title"].tolist() == [recent.title]
 
 
+def test_the_drift_sample_is_drawn_in_the_store(sink: LogSink) -> None:
+    """The drift job asks the store for a few thousand rows of a window of any size: uniform over the
+    window (not its first rows), shadow scores left out, the same rows for the same seed, and the
+    window's true size beside them."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    since, until = now - timedelta(hours=2), now
+    answered = [_prediction(since + timedelta(seconds=3 * i)) for i in range(2_400)]  # 2 hours, evenly
+    shadow = [replace(_prediction(now - timedelta(minutes=5)), variant=Variant.shadow) for _ in range(300)]
+    outside = [_prediction(until + timedelta(minutes=1)), _prediction(since - timedelta(minutes=1))]
+    for start in range(0, len(answered), 800):  # the recorder's batches, several files or statements
+        sink.write_predictions(answered[start : start + 800])
+    sink.write_predictions(shadow + outside)
+
+    sample = sink.sample_predictions(since, until, ["request_id", "ts", "variant"], 500, seed=0)
+    assert sample.total == 2_400 and len(sample.frame) == 500
+    assert set(sample.frame["request_id"]) <= {r.request_id for r in answered}
+    first_hour = (sample.frame["ts"] < since + timedelta(hours=1)).sum()
+    assert 200 <= first_hour <= 300, f"{first_hour} of 500 rows from the first of two hours"
+    again = sink.sample_predictions(since, until, ["request_id", "ts", "variant"], 500, seed=0)
+    other = sink.sample_predictions(since, until, ["request_id", "ts", "variant"], 500, seed=1)
+    assert again.frame["request_id"].tolist() == sample.frame["request_id"].tolist()
+    assert set(other.frame["request_id"]) != set(sample.frame["request_id"])
+    whole = sink.sample_predictions(since, until, ["request_id", "ts"], 5_000, seed=0)
+    assert len(whole.frame) == whole.total == 2_400 and list(whole.frame.columns) == ["request_id", "ts"]
+
+
+def test_retention_deletes_old_predictions_and_keeps_feedback(sink: LogSink) -> None:
+    now = datetime.now(UTC)
+    expired, kept = _prediction(now - timedelta(days=40)), _prediction(now - timedelta(days=29))
+    sink.write_predictions([expired, kept, _prediction(now)])
+    sink.write_feedback(_feedback(now - timedelta(days=40)))
+    done = sink.maintain(now.date(), retention_days=30)
+    assert any("older than 30 days" in line for line in done), done
+    stored = sink.read_predictions(now - timedelta(days=60), now + timedelta(minutes=1))
+    assert expired.request_id not in set(stored["request_id"]) and kept.request_id in set(
+        stored["request_id"]
+    )
+    assert len(stored) == 2
+    assert len(sink.read_feedback(now - timedelta(days=60), now)) == 1, "feedback is retraining's labels"
+    assert not any("older than" in line for line in sink.maintain(now.date(), retention_days=30))
+
+
+@pytest.mark.postgres
+def test_predictions_live_in_day_partitions_and_strays_move_to_theirs(postgres_database: str) -> None:
+    """Each day is a partition (dropped whole by retention); a row that came before its day had one
+    (a missed maintenance run) waits in the default partition and moves into its day later."""
+    now = datetime.now(UTC)
+    sink = PostgresSink(postgres_database)
+    try:
+        stray = _prediction(now - timedelta(days=12))
+        sink.write_predictions([_prediction(now), stray])
+        done = sink.maintain(now.date(), retention_days=30)
+        stored = sink.read_predictions(now - timedelta(days=13), now + timedelta(minutes=1))
+    finally:
+        sink.close()
+    day = f"predictions_{stray.ts:%Y%m%d}"
+    assert f"partition {day} created (1 rows moved in)" in done and len(stored) == 2
+    with psycopg.connect(postgres_database.replace("+psycopg", "")) as conn:
+        counts = dict(
+            conn.execute("SELECT tableoid::regclass::text, count(*) FROM predictions GROUP BY 1").fetchall()
+        )
+    assert counts == {f"predictions_{now:%Y%m%d}": 1, day: 1}
+
+
+@pytest.mark.postgres
+def test_an_older_releases_unpartitioned_predictions_move_over(postgres_database: str) -> None:
+    dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE predictions (request_id text PRIMARY KEY, ts timestamptz NOT NULL, title text, "
+            "top_category text, variant text); CREATE INDEX predictions_ts ON predictions (ts)"
+        )
+        conn.execute("INSERT INTO predictions VALUES ('old', now(), 'sofa', 'A', 'control')")
+    sink = PostgresSink(postgres_database)
+    try:
+        sink.write_predictions([_prediction(datetime.now(UTC))])
+        stored = sink.read_predictions(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
+    finally:
+        sink.close()
+    assert len(stored) == 2 and "old" in set(stored["request_id"])
+    with psycopg.connect(dsn) as conn:
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'predictions'").fetchone()
+    assert kind == ("p",)
+
+
 @pytest.mark.postgres
 def test_a_log_table_of_an_older_release_gains_the_new_fields(postgres_database: str) -> None:
     """Upgrading the service must not stop feedback: the old table gets the caller column."""

@@ -50,3 +50,16 @@ def test_log_stats_counts_what_operators_ask_after_an_incident(
     assert stats["first"] == answered[0].ts.isoformat() and stats["last"] == answered[2].ts.isoformat()
     table = CliRunner().invoke(app, ["log", "stats", "--home", str(tmp_path)], env=env)
     assert "joining its prediction" in table.output and f"{kind} log" in table.output
+
+
+def test_log_retain_deletes_expired_days_and_says_so(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    sink = FileSink(tmp_path / "logs")
+    sink.write_predictions([_prediction(now - timedelta(days=10)), _prediction(now)])
+    env = {"PIGEONHOLE_LOG_SINK": "files"}
+    done = CliRunner().invoke(app, ["log", "retain", "--days", "7", "--home", str(tmp_path)], env=env)
+    assert done.exit_code == 0, done.output
+    assert "older than 7 days" in done.output
+    assert len(sink.read_predictions(now - timedelta(days=30), now + timedelta(minutes=1))) == 1
+    refused = CliRunner().invoke(app, ["log", "retain", "--days", "0", "--home", str(tmp_path)], env=env)
+    assert refused.exit_code == 2 and "greater than or equal to 1" in refused.output
