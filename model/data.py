@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import RareClassPolicy, SplitKind
@@ -320,19 +320,44 @@ def split(
 
     ``random`` draws held-out rows the way traffic arrives, re-listed near-duplicates included: what
     sellers see, and what the drift reference must look like. ``grouped`` keeps near-duplicate titles
-    on one side (how the model does on titles it has never seen); of its stratified group folds, the
-    evaluation side is the one closest to the wanted size: a fold that swallowed one huge group of
-    identical titles (craigslist has 2,247 listings titled "map") would measure that one title.
+    on one side (how the model does on titles it has never seen): :func:`_grouped_split`.
     """
     if kind is SplitKind.random:
         return _random_split(frame, test_size, seed)
-    groups = frame["title"].map(normalise_title)
-    folds = StratifiedGroupKFold(n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=seed)
-    wanted = test_size * len(frame)
-    train_idx, eval_idx = min(
-        folds.split(frame, frame["label"], groups=groups), key=lambda fold: abs(len(fold[1]) - wanted)
+    return _grouped_split(frame, test_size, seed)
+
+
+def _grouped_split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each group of near-duplicate titles goes whole to one side, stratified by category.
+
+    A group belongs to the category most of its rows have. Within each category its groups come in a
+    seeded random order and are held out while the running row count, at the group's middle, is below
+    ``test_size`` of the category: the cut closest to the wanted share. A group larger than twice that
+    share stays in training, so a held-out category is never one title (craigslist has 2,247 listings
+    titled "map"). Linear in rows: sklearn's StratifiedGroupKFold took 68 s at 100,000 rows and grows
+    with groups x categories.
+    """
+    codes = pd.factorize(frame["title"].map(normalise_title))[0]
+    pairs = pd.DataFrame({"group": codes, "label": frame["label"].to_numpy()}).value_counts()
+    owners = (
+        pairs.rename("rows")
+        .reset_index()
+        .sort_values(["rows", "label"], ascending=[False, True], kind="stable")
+        .drop_duplicates("group")
     )
-    return frame.iloc[train_idx].reset_index(drop=True), frame.iloc[eval_idx].reset_index(drop=True)
+    groups = pd.DataFrame(
+        {
+            "group": owners["group"].to_numpy(),
+            "label": owners["label"].to_numpy(),
+            "rows": np.bincount(codes)[owners["group"].to_numpy()],
+        }
+    )
+    groups["order"] = np.random.default_rng(seed).permutation(len(groups))
+    groups = groups.sort_values(["label", "order"], kind="stable")
+    by_label = groups.groupby("label", sort=False)["rows"]
+    middle = by_label.cumsum() - groups["rows"] / 2
+    held_out = np.isin(codes, groups.loc[middle < test_size * by_label.transform("sum"), "group"])
+    return frame[~held_out].reset_index(drop=True), frame[held_out].reset_index(drop=True)
 
 
 def _random_split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
