@@ -113,7 +113,9 @@ def fit(train: pd.DataFrame, seed: int = 0) -> Fitted:
 
     Two classifiers share the features: the stand-in, fitted without a random slice of the rows,
     answers that slice honestly; those answers fit the temperature (one number, so a few thousand
-    rows pin it) and are the drift reference's answers. The model itself then learns from every row.
+    rows pin it) and are the drift reference's answers. The model itself then learns from every row,
+    unless the slice is at most ``SKIP_REFIT_SHARE`` of them (half a million rows and more): then
+    the stand-in is the model, and a second fit as long as the first would teach it almost nothing.
     """
     features = build_features()
     X = features.fit_transform(as_features(train))
@@ -126,10 +128,14 @@ def fit(train: pd.DataFrame, seed: int = 0) -> Fitted:
     stand_in = BoundedOneVsRest(seed=seed).fit(X[~unseen], labels[~unseen])
     decision = stand_in.decision_function(X[unseen])
     temperature = fit_temperature(decision, np.searchsorted(stand_in.classes_, labels[unseen]))
-    model = BoundedOneVsRest(seed=seed).fit(X, labels)
+    refit = unseen.mean() > SKIP_REFIT_SHARE
+    model = BoundedOneVsRest(seed=seed).fit(X, labels) if refit else stand_in
     stand_in.temperature_ = model.temperature_ = temperature
     log.info(
-        "fitted %d categories on %d rows; temperature %.3f", len(model.classes_), len(train), temperature
+        "fitted %d categories on %d rows; temperature %.3f",
+        len(model.classes_),
+        len(train) if refit else int((~unseen).sum()),
+        temperature,
     )
     return Fitted(
         Predictor(Pipeline([*features.steps, ("classifier", model)])),
@@ -159,6 +165,7 @@ def git_commit() -> str:
 
 REFERENCE_SHARE = 0.15  # of the training rows: answered by a stand-in fitted without them
 UNSEEN_ROWS = 5_000
+SKIP_REFIT_SHARE = 0.01
 
 
 def reference_samples(fitted: Fitted, train: pd.DataFrame, rows: int, seed: int) -> dict[str, pd.DataFrame]:

@@ -8,6 +8,7 @@ import pytest
 from scipy.special import softmax
 from sklearn.svm import LinearSVC
 
+from pigeonhole.model import train
 from pigeonhole.model.classifier import BoundedOneVsRest, fit_temperature
 from pigeonhole.model.data import with_labels
 from pigeonhole.model.synthetic import generate_at_scale
@@ -75,3 +76,22 @@ def test_the_scale_generator_grows_its_vocabulary_like_a_catalogue() -> None:
 
     growth = np.log(words(8000) / words(1000)) / np.log(8)  # Heaps' exponent; real catalogues: 0.5-0.6
     assert 0.35 < growth < 0.8
+
+
+@pytest.mark.parametrize("skip_share", [0.0, 0.5])
+def test_a_large_catalogue_fits_once_and_the_model_never_saw_its_calibration_rows(
+    skip_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the calibration rows are a sliver of the catalogue (``SKIP_REFIT_SHARE``; here forced on
+    a small one), the stand-in is the model: one fit instead of two. Elsewhere the model refits on
+    every row, so it knows the calibration rows as well as any other."""
+    monkeypatch.setattr(train, "SKIP_REFIT_SHARE", skip_share)
+    frame = with_labels(generate_at_scale(3_000, 20, seed=2), 2)
+    fitted = train.fit(frame, seed=0)
+    model = fitted.predictor.pipeline.named_steps["classifier"]
+    assert (model is fitted.stand_in.pipeline.named_steps["classifier"]) == (skip_share > 0)
+    calibration_rows = frame[fitted.unseen]
+    truth = calibration_rows["label"].to_numpy()
+    right = (fitted.predictor.suggest(calibration_rows, k=1)["category"].to_numpy() == truth).mean()
+    seen = (fitted.stand_in.suggest(calibration_rows, k=1)["category"].to_numpy() == truth).mean()
+    assert (right > seen) == (skip_share == 0), (right, seen)
