@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.datasets import available
+from pigeonhole.core.settings import Settings
 
 
 def run_training(path: Path, depth: int, home: Path) -> tuple[float, int]:
@@ -62,9 +63,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as home:
             console.log(f"training on {dataset.name}")
             wall, rss = run_training(dataset.path(args.data_dir), dataset.depth, Path(home))
-            client = MlflowClient(f"sqlite:///{home}/mlflow.db")
-            experiment = client.get_experiment_by_name("pigeonhole")
-            assert experiment is not None, "pigeonhole train logs to the 'pigeonhole' experiment"
+            settings = Settings(home=Path(home))
+            client = MlflowClient(settings.resolved_tracking_uri)
+            experiment = client.get_experiment_by_name(settings.experiment)
+            assert experiment is not None, f"pigeonhole train logs to the '{settings.experiment}' experiment"
             run = client.search_runs([experiment.experiment_id])[0]
             metrics, params = run.data.metrics, run.data.params
             table.add_row(

@@ -326,7 +326,12 @@ class Settings(BaseSettings):
 
     @property
     def resolved_tracking_uri(self) -> str:
-        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+        return self.tracking_uri or f"sqlite:///{self.embedded_store}"
+
+    @property
+    def embedded_store(self) -> Path:
+        """The registry's SQLite file when no tracking URI is given."""
+        return self.home / "mlflow.db"
 
     @property
     def artifact_location(self) -> str:

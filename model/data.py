@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,36 +139,72 @@ def _typed_extras(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate(frame: pd.DataFrame, source: str = "dataset") -> pd.DataFrame:
-    """Check the contract; return the frame with price as float and description filled with ''."""
+    """Check the contract; return the frame with price as float and description filled with ''.
+
+    Every rule runs on every row in one pass, so a refusal lists every problem at once."""
     if frame.empty:
         raise DataValidationError(f"{source}: has no rows")
+    numeric, not_numbers = _numeric_prices(frame)
     try:
-        checked = LISTING_SCHEMA.validate(frame, lazy=True)
+        checked = LISTING_SCHEMA.validate(numeric, lazy=True)
     except SchemaErrors as errors:
-        raise DataValidationError(
-            describe_failures(errors.failure_cases, source), errors.failure_cases
-        ) from None
+        failures = pd.concat([not_numbers, errors.failure_cases], ignore_index=True)
+        raise DataValidationError(describe_failures(failures, source), failures) from None
+    if len(not_numbers):
+        raise DataValidationError(describe_failures(not_numbers, source), not_numbers)
     if "description" not in checked.columns:
         checked["description"] = ""
     checked["description"] = checked["description"].fillna("")
     return checked
 
 
+def _numeric_prices(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prices as numbers, and the cells that are not numbers as failure cases. Checked apart, so that
+    the other price rules (at least 0, finite) still run on every other row in the same pass."""
+    failures = pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+    if "price" not in frame.columns:
+        return frame, failures
+    price = frame["price"]
+    numbers = pd.to_numeric(price, errors="coerce")
+    wrong = price.notna() & numbers.isna()
+    if wrong.any():
+        failures = pd.DataFrame(
+            {
+                "column": "price",
+                "check": "price must be a number",
+                "failure_case": price[wrong].to_numpy(),
+                "index": price.index[wrong],
+            }
+        )
+    return frame.assign(price=numbers), failures
+
+
+# pandera's own checks, in words
+CHECK_WORDS = {
+    "field_uniqueness": "must be unique, but these rows share a value",
+    "not_nullable": "must not be empty",
+    "column_in_dataframe": "missing required column",
+}
+
+
 def describe_failures(failures: pd.DataFrame, source: str) -> str:
-    """Turn pandera's failure cases into lines a person can act on: column, problem, rows, values."""
-    lines = [f"{source}: {len(failures)} problem(s) found; rows are numbered from 1, header excluded"]
-    for (column, check), group in failures.groupby(["column", "check"], dropna=False, sort=False):
-        if group["index"].isna().all():
-            what = str(group["failure_case"].iloc[0])
-            if check == "column_in_dataframe":
-                what = f"missing required column '{what}'"
-            lines.append(f"  - {what}")
-            continue
-        rows = [int(i) + 1 for i in group["index"].dropna().head(MAX_ROWS_PER_PROBLEM)]
-        values = [repr(v) for v in group["failure_case"].head(3)]
-        more = f" (+{len(group) - len(rows)} more)" if len(group) > len(rows) else ""
-        lines.append(f"  - column '{column}': {check}; rows {rows}{more}; values {', '.join(values)}")
-    return "\n".join(lines)
+    """Turn failure cases into lines a person can act on, each problem once: column, rule, rows, values."""
+    missing = failures[failures["check"] == "column_in_dataframe"]
+    lines = []
+    if len(missing):
+        columns = ", ".join(f"'{c}'" for c in sorted(set(missing["failure_case"].astype(str))))
+        lines.append(f"  - missing required column(s): {columns}")
+    at_rows = failures[failures["check"] != "column_in_dataframe"]
+    for (column, check), group in at_rows.groupby(["column", "check"], dropna=False, sort=False):
+        rows = sorted({int(i) + 1 for i in group["index"].dropna()})
+        shown = rows[:MAX_ROWS_PER_PROBLEM]
+        more = f" (+{len(rows) - len(shown)} more)" if len(rows) > len(shown) else ""
+        values = ", ".join(repr(v) for v in pd.unique(group["failure_case"])[:3])
+        rule = CHECK_WORDS.get(str(check), check)
+        lines.append(f"  - column '{column}': {rule}; rows {shown}{more}; values {values}")
+    bad_rows = at_rows["index"].dropna().nunique()
+    where = f" in {bad_rows:,} row(s); rows are numbered from 1, header excluded" if bad_rows else ""
+    return "\n".join([f"{source}: {len(lines)} problem(s) found{where}", *lines])
 
 
 def usable_rows(
@@ -190,7 +227,7 @@ def usable_rows(
                 f"invalid; training drops them only up to {max_invalid_share:.1%} (--max-invalid-share)"
             ) from None
     reasons = (
-        failures.assign(reason=failures["column"].astype(str) + ": " + failures["check"].astype(str))
+        failures.assign(reason=failures["column"].astype(str) + ": " + failures["check"].replace(CHECK_WORDS))
         .groupby("index")["reason"]
         .agg("; ".join)
     )
@@ -307,10 +344,13 @@ def apply_rare_policy(
     return labelled.reset_index(drop=True), report
 
 
+WORD_RUN = re.compile("[a-z0-9]+")
+
+
 def normalise_title(title: str) -> str:
     """Lower-case, accent-free, punctuation-free: titles equal under this are near-duplicates."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())
+    return " ".join(WORD_RUN.findall(folded))  # ASCII letters and digits: what isalnum() keeps of it
 
 
 def split(

@@ -179,15 +179,17 @@ def run_gate(
     With ``promote=False`` a challenger that passes is recorded as awaiting review and the champion
     stays: a reviewed `pigeonhole promote` moves it later (how prod is promoted).
     """
-    challenger_version = require_alias(client, settings, CHALLENGER)
     champion_version = version_by_alias(client, settings, CHAMPION)
-    if champion_version is not None and str(champion_version.version) == str(challenger_version.version):
+    waiting = version_by_alias(client, settings, CHALLENGER)
+    if champion_version is not None and (waiting is None or waiting.version == champion_version.version):
+        # a promotion moves the challenger alias off its version: promoting twice finds none
         return GateDecision(
             False,
-            str(challenger_version.version),
             str(champion_version.version),
-            ["challenger is already the champion"],
+            str(champion_version.version),
+            [f"no challenger waiting: the last one, v{champion_version.version}, is already the champion"],
         )
+    challenger_version = require_alias(client, settings, CHALLENGER)
     rows = evaluation_rows(challenger_version, champion_version) if rows is None else rows
     challenger_model = load_predictor(challenger_version)
     champion_model = load_predictor(champion_version) if champion_version else None
@@ -228,8 +230,17 @@ def _record(client: MlflowClient, settings: Settings, decision: GateDecision) ->
         "gate.decision": decision.label,
         "gate.reasons": json.dumps(decision.reasons)[:4900],
         COMPARED_WITH_TAG: decision.champion or "none (first model, absolute floors)",
-        **{f"gate.challenger.{k}": f"{v:.4f}" for k, v in decision.challenger_metrics.items()},
-        **{f"gate.champion.{k}": f"{v:.4f}" for k, v in decision.champion_metrics.items()},
+        **{f"gate.challenger.{k}": _tag_value(k, v) for k, v in decision.challenger_metrics.items()},
+        **{f"gate.champion.{k}": _tag_value(k, v) for k, v in decision.champion_metrics.items()},
     }
     for key, value in tags.items():
         client.set_model_version_tag(settings.model_name, decision.challenger, key, value)
+    version = client.get_model_version(settings.model_name, decision.challenger)
+    verdict = f"Gate: {decision.label}: {'; '.join(decision.reasons)}."
+    learnt = (version.description or "").split("\n\nGate: ")[0]  # a re-run replaces the last verdict
+    client.update_model_version(settings.model_name, decision.challenger, f"{learnt}\n\n{verdict}".strip())
+
+
+def _tag_value(metric: str, value: float) -> str:
+    """Counts of rows as integers, rates to four decimals."""
+    return str(round(value)) if metric.endswith("_rows") else f"{value:.4f}"

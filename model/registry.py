@@ -32,6 +32,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from pigeonhole.core.errors import ConfigurationError, RegistryError
 from pigeonhole.core.pii import mask
@@ -49,7 +50,8 @@ EMBEDDED_SCHEMES = ("sqlite:", "file:")
 MODEL_ARTIFACT = "model"  # the pyfunc model, logged from model/mlflow_model.py
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 PIPELINE_ARTIFACT = "pipeline"  # the fitted scikit-learn pipeline inside the pyfunc model
-PIPELINE_FILE = "pipeline.joblib"
+PIPELINE_FILE = "pipeline.pkl"
+LEGACY_PIPELINE_FILE = "pipeline.joblib"  # what versions registered before 2026-11-27 carry
 PIPELINE_DIGEST_TAG = "pipeline_sha256"  # on the version: what load_predictor insists on
 EVALUATION_DIR = "evaluation"
 EVALUATION_ROWS = "evaluation.parquet"  # the held-out split the gate scores on
@@ -91,6 +93,10 @@ def connect(settings: Settings) -> MlflowClient:
     embedded = uri.startswith(EMBEDDED_SCHEMES)
     if embedded:
         settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.tracking_uri is None and not settings.embedded_store.exists():
+        # MLflow's "Default" experiment, made with the store, would point at ./mlruns of whichever
+        # folder the first command ran in; made here, it points into the state folder
+        SqlAlchemyStore(uri, settings.artifact_location)
     with _environment_untouched("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
@@ -167,7 +173,8 @@ def require_alias(client: MlflowClient, settings: Settings, alias: str) -> Model
 
 def pipeline_file(model_dir: Path) -> Path:
     """Where a downloaded pyfunc model (this registry's layout) keeps its scikit-learn pipeline."""
-    return model_dir / "artifacts" / PIPELINE_FILE
+    current = model_dir / "artifacts" / PIPELINE_FILE
+    return current if current.exists() else model_dir / "artifacts" / LEGACY_PIPELINE_FILE
 
 
 def download_pipeline(version: ModelVersion) -> Path:
@@ -204,8 +211,10 @@ def register_model(
     signature: ModelSignature,
     input_example: pd.DataFrame,
     pip_requirements: list[str],
+    description: str,
 ) -> str:
-    """Log the pyfunc model in the active run, register it through ``client``; return the version."""
+    """Log the pyfunc model in the active run, register it through ``client`` with ``description``
+    (what it learnt from, how it measured; the gate adds its verdict); return the version."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline_path = predictor.save(Path(tmp) / PIPELINE_FILE)
         digest = file_digest(pipeline_path)
@@ -228,6 +237,7 @@ def register_model(
         run_id=info.run_id,
         model_id=info.model_id,
         tags={PIPELINE_DIGEST_TAG: digest},
+        description=description,
     )
     client.set_registered_model_alias(settings.model_name, CHALLENGER, version.version)
     return str(version.version)
@@ -323,13 +333,17 @@ def run_param(client: MlflowClient, version: ModelVersion, name: str) -> str | N
 
 
 def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
-    """Make ``version`` the champion, remembering which version it replaces (for rollback)."""
+    """Make ``version`` the champion, remembering which version it replaces (for rollback). The
+    ``challenger`` alias leaves it: a promoted version is no longer anyone's challenger."""
     current = version_by_alias(client, settings, CHAMPION)
     if current is not None and str(current.version) != str(version):
         client.set_model_version_tag(
             settings.model_name, version, PREVIOUS_CHAMPION_TAG, str(current.version)
         )
     client.set_registered_model_alias(settings.model_name, CHAMPION, version)
+    challenger = version_by_alias(client, settings, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):
+        client.delete_registered_model_alias(settings.model_name, CHALLENGER)
 
 
 def rollback(client: MlflowClient, settings: Settings) -> tuple[str, str]:

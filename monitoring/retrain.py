@@ -110,7 +110,9 @@ def reference_source(settings: Settings, given: str | None) -> str:
     return source
 
 
-def retrain(settings: Settings, data_source: str | None = None) -> RetrainOutcome:
+def retrain(settings: Settings, data_source: str | None = None, reason: str = "on request") -> RetrainOutcome:
+    """Train on the reference data plus capped feedback, then run the gate; the MLflow run is named
+    ``retrain <reason>``."""
     base_source = reference_source(settings, data_source)
     base = data.load_listings(local_dataset(settings, base_source))
     until = datetime.now(UTC)
@@ -124,6 +126,7 @@ def retrain(settings: Settings, data_source: str | None = None) -> RetrainOutcom
         len(answered),
         capped,
     )
-    trained = train_and_register(settings, combined, source=base_source)
+    name = f"retrain {reason} (+{len(recent):,} feedback rows)"
+    trained = train_and_register(settings, combined, source=base_source, run_name=name)
     decision = run_gate(connect(settings), settings, promote=settings.gate_promotes)
     return RetrainOutcome(trained.version, len(base), len(recent), decision, capped)

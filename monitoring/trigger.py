@@ -109,7 +109,7 @@ def kubernetes_job(settings: Settings, result: DriftResult) -> str:
 def local_retrain(settings: Settings, result: DriftResult) -> str:
     from pigeonhole.monitoring.retrain import retrain
 
-    outcome = retrain(settings)
+    outcome = retrain(settings, reason=f"after drift in {result.since[:16]} .. {result.until[:16]}")
     return outcome.summary()
 
 

@@ -25,9 +25,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from pigeonhole.core.errors import ExitCode, UserError
+from pigeonhole.core.errors import ExitCode, RegistryError, UserError
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from pigeonhole.serving.auth import KeyRing
 from pigeonhole.core.settings import (
     RareClassPolicy,
@@ -310,13 +312,12 @@ def promote(
     """
     from pigeonhole.model.data import load_listings, with_labels
     from pigeonhole.model.promote import run_gate
-    from pigeonhole.model.registry import connect
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
     rows = None
     if data is not None:  # every category as filed, like a held-out split
         rows = with_labels(load_listings(data), settings.depth)
-    decision = run_gate(connect(settings), settings, rows=rows, force=force)
+    decision = run_gate(_existing_registry(settings), settings, rows=rows, force=force)
     verdict = "[green]PROMOTED[/]" if decision.promoted else "[yellow]REJECTED[/]"
     out.print(
         f"{verdict} challenger v{decision.challenger} "
@@ -365,11 +366,11 @@ def score(
     One machine scores about 1,000 listings per second per core; past what it does in acceptable
     time, --spark runs the same registered model on a Spark cluster (README: "Batch scoring").
     """
-    from pigeonhole.model.registry import connect, load_predictor, model_uri, require_alias
+    from pigeonhole.model.registry import load_predictor, model_uri, require_alias
     from pigeonhole.model.score import score_file, score_on_spark
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
-    version = require_alias(connect(settings), settings, alias)
+    version = require_alias(_existing_registry(settings), settings, alias)
     started = time.perf_counter()
     if spark:
         rows = score_on_spark(model_uri(settings, alias), data, out_path, k or settings.top_k)
@@ -395,11 +396,10 @@ def rollback(
     home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
 ) -> None:
     """Give the champion alias back to the version the current champion replaced."""
-    from pigeonhole.model.registry import connect
     from pigeonhole.model.registry import rollback as registry_rollback
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
-    old, new = registry_rollback(connect(settings), settings)
+    old, new = registry_rollback(_existing_registry(settings), settings)
     out.print(f"champion rolled back from v{old} to v{new}")
 
 
@@ -409,10 +409,10 @@ def models_list(
     home: HomeOption = None, tracking_uri: TrackingOption = None, model_name: ModelNameOption = None
 ) -> None:
     """Show registered versions, their aliases, metrics and gate decisions."""
-    from pigeonhole.model.registry import connect, list_versions
+    from pigeonhole.model.registry import list_versions
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, model_name=model_name)
-    out.print(versions_table(settings, list_versions(connect(settings), settings)))
+    out.print(versions_table(settings, list_versions(_existing_registry(settings), settings)))
 
 
 def _credential(envvar: str, what: str) -> Any:
@@ -505,6 +505,7 @@ def monitor_drift(
     from pigeonhole.monitoring.trigger import fire
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, drift_window=window)
+    _existing_registry(settings)
     start, end = _window(settings.drift_window, since, until)
     result = run_drift(settings, start, end)
     triggered = fire(settings, result)
@@ -528,6 +529,19 @@ def monitor_drift(
     out.print(f"trigger: {triggered}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)
+
+
+def _existing_registry(settings: Settings) -> MlflowClient:
+    """The registry of a state folder that has one: a mistyped --home, or a command run from another
+    folder, must not pass for an empty registry (or leave a new one behind)."""
+    from pigeonhole.model.registry import connect
+
+    if settings.tracking_uri is None and not settings.embedded_store.exists():
+        raise RegistryError(
+            f"no registry in {settings.home.resolve()}: train a model there first (`pigeonhole train` or "
+            "`make demo`), or pass the --home (PIGEONHOLE_HOME) that holds one"
+        )
+    return connect(settings)
 
 
 def _retain(settings: Settings) -> None:
@@ -627,6 +641,9 @@ def retrain(
         bool,
         typer.Option(help="Exit 0 also when the gate keeps the champion (the decision is in the output)."),
     ] = False,
+    reason: Annotated[
+        str, typer.Option(help="Why it runs; names the MLflow run `retrain <reason> (+N feedback rows)`.")
+    ] = "on request",
     home: HomeOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
@@ -641,7 +658,7 @@ def retrain(
     from pigeonhole.monitoring.retrain import retrain as run_retrain
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, retrain_feedback_days=feedback_days)
-    outcome = run_retrain(settings, data)
+    outcome = run_retrain(settings, data, reason)
     out.print(outcome.summary(), highlight=False)
     _github_output(promoted=str(outcome.decision.promoted).lower(), version=outcome.version)
     raise typer.Exit(ExitCode.ok if outcome.decision.promoted or exit_zero else ExitCode.declined)
@@ -676,7 +693,9 @@ def smoke(
     from pigeonhole.serving.smoke import SmokeFailed, check
 
     try:
-        for line in check(url, api_key, timeout):
+        with console.status(f"waiting up to {timeout:.0f} s for {url.rstrip('/')}/readyz, then one /suggest"):
+            seen = check(url, api_key, timeout)
+        for line in seen:
             out.print(line, highlight=False)
     except SmokeFailed as exc:
         console.print(f"[bold red]smoke test failed:[/] {exc}", highlight=False, soft_wrap=True)

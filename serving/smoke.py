@@ -18,8 +18,17 @@ class SmokeFailed(RuntimeError):
 
 
 def check(url: str, api_key: str, timeout: float = 120.0) -> list[str]:
-    """Wait for /readyz, then send one real /suggest; return what was seen, or raise SmokeFailed."""
+    """Wait for /readyz, then send one real /suggest; return what was seen, or raise SmokeFailed.
+
+    A refused connection fails at once: nothing listens there (a wrong URL or port), which waiting
+    will not fix; a service that answers but is not ready yet gets ``timeout`` seconds."""
     base = url.rstrip("/")
+    try:
+        httpx.get(f"{base}/readyz", timeout=10)
+    except httpx.ConnectError as exc:
+        raise SmokeFailed(f"nothing answers at {base} ({exc}): check the URL and port") from None
+    except httpx.HTTPError:
+        pass  # slow or half-up: the wait below decides
     try:
         wait_until_up(f"{base}/readyz", timeout)
     except ServiceFailed as exc:

@@ -154,9 +154,22 @@ def _score_in_chunks_with_the_champion(tmp_path: Path, home: list[str]) -> None:
     assert pd.read_parquet(out).equals(answers) and not list(out.parent.glob(".*partial"))
 
 
-def test_promote_without_any_model_says_what_to_do(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["promote", "--home", str(tmp_path / "state")])
-    assert result.exit_code == 2 and "run `pigeonhole train` first" in result.output
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["promote"],
+        ["rollback"],
+        ["models", "list"],
+        ["monitor", "drift"],
+        ["score", "--data", "x.csv", "--out", "y"],
+    ],
+)
+def test_a_home_without_a_registry_is_named_not_created(command: list[str], tmp_path: Path) -> None:
+    """A mistyped --home must not look like an empty registry, nor leave a new one behind."""
+    home = tmp_path / "typo"
+    result = runner.invoke(app, [*command, "--home", str(home)])
+    assert result.exit_code == 2 and f"no registry in {home}" in result.output, result.output
+    assert "`pigeonhole train`" in result.output and not home.exists()
 
 
 def test_keys_are_shown_once_and_stored_only_as_hashes(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from mlflow.cli import cli as mlflow_cli
 
+from pigeonhole_infra.components.retrain_job import RETRAIN_REASON
 from pigeonhole_infra.policies import containers
 from tests.helpers import parse_cli
 from tests.infra.render import Rendered
@@ -30,6 +31,7 @@ def test_drift_and_retrain_jobs_run_real_pigeonhole_commands(stack: Rendered) ->
     drift = parse_cli(lines["drift"])
     assert drift["window"] == stack.config["pigeonhole:drift"]["window"]
     assert parse_cli(lines["retrain"])["feedback_days"] == 30.0
+    assert parse_cli(lines["retrain"])["reason"] == RETRAIN_REASON, "the MLflow run says why it ran"
     assert lines["promote"] == ["pigeonhole", "promote"] and parse_cli(lines["promote"]) is not None
 
 

@@ -43,7 +43,28 @@ def test_control_characters_in_a_file_become_spaces_not_a_refusal(
 
 def test_missing_column_is_named(tmp_path: Path, listings: pd.DataFrame) -> None:
     message = _refusal(_write(listings.drop(columns=["category_path"]).head(50), tmp_path / "x.csv"))
-    assert "missing required column 'category_path'" in message
+    assert "missing required column(s): 'category_path'" in message
+
+
+def test_every_problem_is_named_once_in_words_in_one_pass(tmp_path: Path, listings: pd.DataFrame) -> None:
+    """Five different problems in one file: each listed once with its rows, none hidden behind
+    another (a negative price beside a non-numeric one), no exception text, the count as listed."""
+    broken = listings.head(50).astype({"price": object}).reset_index(drop=True)
+    broken.loc[1, "title"] = ""
+    broken.loc[2, "price"] = -5
+    broken.loc[3, "price"] = "abc"
+    broken.loc[4, "listing_id"] = broken.loc[0, "listing_id"]
+    broken.loc[5, "category_path"] = ""
+    message = _refusal(_write(broken, tmp_path / "x.csv"))
+    lines = message.splitlines()
+    assert lines[0].endswith("5 problem(s) found in 6 row(s); rows are numbered from 1, header excluded")
+    assert len(lines) == 6 and "Error" not in message, message
+    assert any("'price': price must be a number; rows [4]; values 'abc'" in line for line in lines)
+    assert any("'price': price must be a number >= 0; rows [3]" in line for line in lines)
+    unique = "'listing_id': must be unique, but these rows share a value; rows [1, 5]"
+    assert any(unique in line for line in lines)
+    no_columns = _refusal(_write(pd.DataFrame({"a": [1], "b": [2]}), tmp_path / "y.csv"))
+    assert "missing required column(s): 'category_path', 'listing_id', 'price', 'title'" in no_columns
 
 
 def test_empty_titles_are_reported_with_their_rows(tmp_path: Path, listings: pd.DataFrame) -> None:
@@ -185,7 +206,7 @@ def test_a_few_broken_rows_are_dropped_with_their_reasons_a_broken_file_is_not(
     with pytest.raises(data.DataValidationError, match=r"3 of 400 rows \(0.8%\) are invalid"):
         data.load_usable_listings(path, max_invalid_share=0.005)
     no_titles = _write(catalogue.drop(columns=["title"]), tmp_path / "y.csv")
-    with pytest.raises(data.DataValidationError, match="missing required column 'title'"):
+    with pytest.raises(data.DataValidationError, match=r"missing required column\(s\): 'title'"):
         data.load_usable_listings(no_titles, max_invalid_share=0.5)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,8 +30,15 @@ def test_first_model_is_promoted_only_above_the_floors(settings: Settings, listi
     assert (
         str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == accepted.challenger
     )
-    tags = client.get_model_version(settings.model_name, accepted.challenger).tags
-    assert tags["gate.decision"] == "promoted" and "floor" in tags["gate.reasons"]
+    version = client.get_model_version(settings.model_name, accepted.challenger)
+    assert version.tags["gate.decision"] == "promoted" and "floor" in version.tags["gate.reasons"]
+    assert version.tags["gate.challenger.eval_rows"].isdigit(), "a count reads as a count"
+    assert (
+        version.description.startswith("Trained on test (")
+        and "held-out rows: accuracy" in version.description
+    )
+    assert version.description.count("Gate: ") == 1 and "Gate: promoted: " in version.description
+    assert version.aliases == ["champion"], "a promoted version is no longer the challenger"
 
 
 def test_without_automatic_promotion_a_passing_challenger_waits_for_review(
@@ -74,7 +83,7 @@ def test_better_challenger_is_promoted_and_rollback_restores(
     assert rollback(client, settings) == (strong, weak)
     assert str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version) == weak
     rows = {row.version: row for row in list_versions(client, settings)}
-    assert rows[weak].aliases == ["champion"] and rows[strong].aliases == ["challenger"]
+    assert rows[weak].aliases == ["champion"] and rows[strong].aliases == []
     with pytest.raises(RegistryError, match="nothing to roll back"):
         rollback(client, settings)
 
@@ -86,3 +95,34 @@ def test_same_model_again_is_not_promoted(settings: Settings, listings: pd.DataF
     _train(settings, listings)
     decision = run_gate(client, settings)
     assert not decision.promoted and any("needs +" in r for r in decision.reasons)
+
+
+def test_the_embedded_registry_keeps_everything_in_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not even MLflow's "Default" experiment points at ./mlruns of the folder a command ran in."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(home=tmp_path / "state")
+    client = connect(settings)
+    locations = {e.name: e.artifact_location for e in client.search_experiments()}
+    inside = (settings.home / "mlartifacts").as_uri()
+    assert all(location.startswith(inside) for location in locations.values()), locations
+    assert set(locations) == {"Default", settings.experiment} and not (tmp_path / "mlruns").exists()
+
+
+def test_a_version_registered_with_joblib_still_loads(tmp_path: Path) -> None:
+    """Versions registered before the plain pickle carry `pipeline.joblib`; rollback may need them."""
+    import joblib
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from pigeonhole.model.predict import Predictor
+    from pigeonhole.model.registry import PIPELINE_FILE, pipeline_file
+
+    old = Pipeline([("classifier", DummyClassifier().fit([[0], [1]], ["A", "B"]))])
+    (tmp_path / "artifacts").mkdir()
+    joblib.dump(old, tmp_path / "artifacts" / "pipeline.joblib")
+    assert Predictor.load(pipeline_file(tmp_path)).classes.tolist() == ["A", "B"]
+    Predictor(old).save(tmp_path / "artifacts" / PIPELINE_FILE)
+    assert pipeline_file(tmp_path).name == PIPELINE_FILE
+    assert Predictor.load(pipeline_file(tmp_path)).classes.tolist() == ["A", "B"]

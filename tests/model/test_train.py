@@ -40,6 +40,7 @@ def test_registers_a_challenger_with_quality_metrics(trained: tuple[Settings, Tr
     settings, result = trained
     client = connect(settings)
     assert str(client.get_model_version_by_alias(settings.model_name, CHALLENGER).version) == result.version
+    assert client.get_run(result.run_id).info.run_name == f"train synthetic d{settings.depth}"
     metrics = client.get_run(result.run_id).data.metrics
     assert metrics["accuracy"] > 0.85 and metrics["macro_f1"] > 0.8
     assert metrics["top3_accuracy"] >= metrics["accuracy"]

@@ -114,6 +114,8 @@ def test_retraining_on_feedback_recovers_accuracy_and_is_promoted(
     assert outcome.decision.promoted, outcome.decision.reasons
     champion = connect(settings).get_model_version_by_alias(settings.model_name, CHAMPION)
     assert str(champion.version) == outcome.version == "2"
+    run = connect(settings).get_run(champion.run_id)
+    assert run.info.run_name == f"retrain on request (+{outcome.feedback_rows:,} feedback rows)"
     # Retraining again on the same data and feedback cannot beat v2: the gate keeps it. For
     # workflows, --exit-zero turns "kept" into success and $GITHUB_OUTPUT carries the decision.
     outputs = tmp_path / "github_output"

@@ -18,13 +18,24 @@ from pigeonhole_infra.config import RetrainConfig
 
 NAME = "pigeonhole-retrain"
 PROMOTE_NAME = "pigeonhole-promote"
+# names its MLflow run: the Job is made by the drift monitor (drift) or the CronJob's schedule
+RETRAIN_REASON = "in the cluster (drift or schedule)"
 # a CronJob needs a schedule even while suspended; this one never fires unless unsuspended
 IDLE_SCHEDULE = "0 3 * * 0"
 
 
 def retrain_command(cfg: RetrainConfig) -> list[str]:
     """Also the bootstrap: with no champion yet, the gate's floors decide the first one."""
-    return ["pigeonhole", "retrain", "--data", cfg.data, "--feedback-days", f"{cfg.feedback_days:g}"]
+    return [
+        "pigeonhole",
+        "retrain",
+        "--data",
+        cfg.data,
+        "--feedback-days",
+        f"{cfg.feedback_days:g}",
+        "--reason",
+        RETRAIN_REASON,
+    ]
 
 
 @dataclass(frozen=True)
