@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import RareClassPolicy, SplitKind
@@ -360,11 +360,28 @@ def split(
 
     ``random`` draws held-out rows the way traffic arrives, re-listed near-duplicates included: what
     sellers see, and what the drift reference must look like. ``grouped`` keeps near-duplicate titles
-    on one side (how the model does on titles it has never seen): :func:`_grouped_split`.
+    on one side (how the model does on titles it has never seen); of its stratified group folds, the
+    evaluation side is the one closest to the wanted size: a fold that swallowed one huge group of
+    identical titles (craigslist has 2,247 listings titled "map") would measure that one title. Past
+    ``EXACT_GROUPED_SPLIT_ROWS`` rows, :func:`_grouped_split` does the same in linear time.
     """
     if kind is SplitKind.random:
         return _random_split(frame, test_size, seed)
-    return _grouped_split(frame, test_size, seed)
+    if len(frame) > EXACT_GROUPED_SPLIT_ROWS:
+        return _grouped_split(frame, test_size, seed)
+    groups = frame["title"].map(normalise_title)
+    folds = StratifiedGroupKFold(n_splits=max(2, round(1 / test_size)), shuffle=True, random_state=seed)
+    wanted = test_size * len(frame)
+    train_idx, eval_idx = min(
+        folds.split(frame, frame["label"], groups=groups), key=lambda fold: abs(len(fold[1]) - wanted)
+    )
+    return frame.iloc[train_idx].reset_index(drop=True), frame.iloc[eval_idx].reset_index(drop=True)
+
+
+# up to here sklearn's StratifiedGroupKFold (of its folds, the evaluation side closest to the wanted
+# size) stratifies best and costs seconds; past it, its loops over groups x folds x categories take
+# minutes (68 s at 100,000 rows), and the linear split below takes their place
+EXACT_GROUPED_SPLIT_ROWS = 50_000
 
 
 def _grouped_split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

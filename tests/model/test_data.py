@@ -142,7 +142,11 @@ def test_a_single_class_cannot_be_trained() -> None:
         data.assign_labels(_frame({"A": 50, "B": 2}), 1, 5, RareClassPolicy.drop, "Other")
 
 
-def test_the_grouped_split_keeps_near_duplicate_titles_on_one_side(listings: pd.DataFrame) -> None:
+@pytest.mark.parametrize("exact_rows", [50_000, 0], ids=["stratified group folds", "linear, past 50k rows"])
+def test_the_grouped_split_keeps_near_duplicate_titles_on_one_side(
+    listings: pd.DataFrame, exact_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "EXACT_GROUPED_SPLIT_ROWS", exact_rows)
     labelled, _ = data.assign_labels(listings, 2, 5, RareClassPolicy.merge, "Other")
     train, held_out = data.split(labelled, 0.2, seed=1, kind=SplitKind.grouped)
     train_titles = set(train["title"].map(data.normalise_title))
