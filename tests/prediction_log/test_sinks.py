@@ -158,15 +158,23 @@ def test_predictions_live_in_day_partitions_and_strays_move_to_theirs(postgres_d
     assert counts == {f"predictions_{now:%Y%m%d}": 1, day: 1}
 
 
+def _older_release(url: str, *statements: str) -> str:
+    """A log table as an older release left it (made and filled by ``statements``); the libpq URL."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return dsn
+
+
 @pytest.mark.postgres
 def test_an_older_releases_unpartitioned_predictions_move_over(postgres_database: str) -> None:
-    dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE predictions (request_id text PRIMARY KEY, ts timestamptz NOT NULL, title text, "
-            "top_category text, variant text); CREATE INDEX predictions_ts ON predictions (ts)"
-        )
-        conn.execute("INSERT INTO predictions VALUES ('old', now(), 'sofa', 'A', 'control')")
+    dsn = _older_release(
+        postgres_database,
+        "CREATE TABLE predictions (request_id text PRIMARY KEY, ts timestamptz NOT NULL, title text, "
+        "top_category text, variant text); CREATE INDEX predictions_ts ON predictions (ts)",
+        "INSERT INTO predictions VALUES ('old', now(), 'sofa', 'A', 'control')",
+    )
     sink = PostgresSink(postgres_database)
     try:
         sink.write_predictions([_prediction(datetime.now(UTC))])
@@ -182,14 +190,13 @@ def test_an_older_releases_unpartitioned_predictions_move_over(postgres_database
 @pytest.mark.postgres
 def test_a_log_table_of_an_older_release_gains_the_new_fields(postgres_database: str) -> None:
     """Upgrading the service must not stop feedback: the old table gets the caller column."""
-    dsn = postgres_database.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE feedback (id bigserial PRIMARY KEY, request_id text, listing_id text, "
-            "chosen_category text NOT NULL, accepted boolean, variant text, model_version text, "
-            "ts timestamptz NOT NULL)"
-        )
-        conn.execute("INSERT INTO feedback (chosen_category, ts) VALUES ('A', now())")
+    _older_release(
+        postgres_database,
+        "CREATE TABLE feedback (id bigserial PRIMARY KEY, request_id text, listing_id text, "
+        "chosen_category text NOT NULL, accepted boolean, variant text, model_version text, "
+        "ts timestamptz NOT NULL)",
+        "INSERT INTO feedback (chosen_category, ts) VALUES ('A', now())",
+    )
     sink = PostgresSink(postgres_database)
     try:
         sink.write_feedback(_feedback(datetime.now(UTC)))
