@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test browser lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -30,11 +30,16 @@ lock: setup ## re-resolve the hashed lock files after editing requirements.txt o
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)
 	$(BIN)/pigeonhole demo
 
-test: setup ## lint, type-check, the whole test suite (make topology included) and make scan
+test: setup browser ## lint, type-check, the whole test suite (make topology included) and make scan
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MAKE) scan
 	$(BIN)/pytest --numprocesses 2 --dist loadgroup
+
+browser: ## Debian's Chromium, for the browser tests of the drift report and index (apt-get, as root)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } \
+		|| echo "no Chromium here: the browser tests will skip (Debian: sudo apt-get install chromium)"
 
 lint: setup ## ruff (rules and format) and mypy
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import mlflow
 import pandas as pd
@@ -151,6 +152,26 @@ def model_uri(settings: Settings, alias: str) -> str:
 
 def version_uri(version: ModelVersion) -> str:
     return f"models:/{version.name}/{version.version}"
+
+
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` listens, for a registry without a server
+
+
+def registry_location(settings: Settings) -> str:
+    """The tracking URI as it can be shown or logged: without a password (a database URI may carry one)."""
+    parts = urlsplit(settings.resolved_tracking_uri)
+    if parts.password is None:
+        return settings.resolved_tracking_uri
+    return parts._replace(
+        netloc=f"{parts.username}:***@{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    ).geturl()
+
+
+def version_page(settings: Settings, name: str, version: str) -> str:
+    """The version's page in the MLflow UI: the tracking server's, or `mlflow ui`'s on this machine."""
+    uri = settings.resolved_tracking_uri
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else MLFLOW_UI
+    return f"{base}/#/models/{quote(name)}/versions/{quote(version)}"
 
 
 def version_by_alias(client: MlflowClient, settings: Settings, alias: str) -> ModelVersion | None:

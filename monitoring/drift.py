@@ -33,7 +33,8 @@ from pigeonhole.monitoring.compare import (
 )
 from pigeonhole.monitoring.reference import Reference, champion_reference
 from pigeonhole.monitoring.reports import store_live_reference, store_run
-from pigeonhole.monitoring.result import Decision, DriftResult
+from pigeonhole.monitoring.result import Decision, DriftResult, RunSource
+from pigeonhole.monitoring.trigger import fire
 from pigeonhole.prediction_log.window import labelled_listings, read_window
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,11 @@ def refresh_reference(
     return description
 
 
-def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResult:
-    """The whole job: read, compare, decide, write the HTML report, the JSON summary and the index."""
+def run_drift(
+    settings: Settings, since: datetime, until: datetime, source: RunSource = RunSource.cli
+) -> DriftResult:
+    """The whole job: read, compare, decide, fire the trigger on drift, then write the HTML report
+    (which says what the trigger did), the JSON summary and the index."""
     reference = champion_reference(settings)
     window = read_window(settings, since, until)
     predictions = window.predictions.rename(columns={"top_category": "predicted_category"})
@@ -104,6 +108,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         model_name=reference.model_name,
         model_version=reference.model_version,
         current_rows=window.served,
+        source=source,
         reference_rows=len(reference.frame),
         reference_source=reference.source,
         feedback_rows=quality.rows,
@@ -132,6 +137,7 @@ def run_drift(settings: Settings, since: datetime, until: datetime) -> DriftResu
         if refreshed is not None:
             result.reference_refreshed = True
             result.reasons.append(f"reference refreshed for later windows: {refreshed}")
-    store_run(settings, result, snapshot, [quality_snapshot(pairs)] if len(pairs) else [])
     log.info("drift job: %s (%s)", result.decision.value, "; ".join(result.reasons))
+    result.trigger = fire(settings, result)
+    store_run(settings, result, snapshot, quality_snapshot(pairs) if len(pairs) else None)
     return result

@@ -39,6 +39,7 @@ from pigeonhole.core.settings import (
     parse_duration,
     unknown_environment_names,
 )
+from pigeonhole.monitoring.result import RunSource
 
 app = typer.Typer(
     help="Suggest the right category for marketplace listings: data, training, registry, serving.",
@@ -492,23 +493,25 @@ def monitor_drift(
         datetime | None, typer.Option(help="Window start (ISO time, UTC if no zone); overrides --window.")
     ] = None,
     until: Annotated[datetime | None, typer.Option(help="Window end (default now).")] = None,
+    source: Annotated[
+        RunSource, typer.Option(help="Who runs it, shown in the reports: the CronJob passes schedule.")
+    ] = RunSource.cli,
     home: HomeOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Compare the window's logged traffic with the champion's reference; write the report and decide.
+    """Compare the window's logged traffic with the champion's reference; decide, start a retraining
+    on drift (PIGEONHOLE_TRIGGER), write the report.
 
     Exit codes for schedulers: 0 no drift (or too little data), 3 drift, 2 bad input or
     configuration, 1 failure. Reports land in <home>/reports (PIGEONHOLE_REPORTS), with index.html.
     """
     from pigeonhole.monitoring.drift import run_drift
     from pigeonhole.monitoring.publish import push
-    from pigeonhole.monitoring.trigger import fire
 
     settings = get_settings(home=home, tracking_uri=tracking_uri, drift_window=window)
     _existing_registry(settings)
     start, end = _window(settings.drift_window, since, until)
-    result = run_drift(settings, start, end)
-    triggered = fire(settings, result)
+    result = run_drift(settings, start, end, source)
     _retain(settings)
     if settings.pushgateway:
         push(settings.pushgateway, result)
@@ -526,7 +529,7 @@ def monitor_drift(
         )
     if result.columns:
         out.print(f"  reference: {result.reference_source}; thresholds {result.thresholds}", highlight=False)
-    out.print(f"trigger: {triggered}")
+    out.print(f"trigger: {result.trigger}")
     out.print(f"report: {result.report_html or '-'}\nsummary: {result.summary_json}")
     raise typer.Exit(result.exit_code)
 

@@ -35,8 +35,7 @@ from pigeonhole.model.synthetic import generate
 from pigeonhole.model.train import train_and_register
 from pigeonhole.monitoring.drift import run_drift
 from pigeonhole.monitoring.reports import forget_trigger
-from pigeonhole.monitoring.result import Decision, DriftResult
-from pigeonhole.monitoring.trigger import fire
+from pigeonhole.monitoring.result import Decision, DriftResult, RunSource
 from pigeonhole.prediction_log.sinks import open_sink
 from pigeonhole.prediction_log.window import count_predictions
 from pigeonhole.serving.auth import KeyRing, Role, bearer
@@ -207,7 +206,7 @@ def _drift_job(settings: Settings, since: datetime, expected_rows: int) -> Drift
             time.sleep(0.5)
     finally:
         sink.close()
-    return run_drift(settings, since, datetime.now(UTC))
+    return run_drift(settings, since, datetime.now(UTC), RunSource.demo)
 
 
 def run(
@@ -278,7 +277,7 @@ def run(
                 )
             with console.status(f"drift job on the {phase} phase (and its trigger)"):
                 drift = _drift_job(settings, since, len(listings))
-                triggered = fire(settings, drift)
+                triggered = drift.trigger
             console.print(
                 f"[bold]{number}.[/] {phase}: {len(listings):,} requests to v{version}, drift job: "
                 f"{drift.decision.value} (share {drift.drift_share:.2f}); trigger: {triggered}",

@@ -50,10 +50,11 @@ class LoadedModel:
     version: str
     predictor: Predictor
     categories: frozenset[str]  # what feedback may choose: the classes it can suggest
+    source: str  # where the registry keeps it (the version's artifact location)
 
     @classmethod
-    def of(cls, name: str, version: str, predictor: Predictor) -> LoadedModel:
-        return cls(name, version, predictor, frozenset(str(c) for c in predictor.classes))
+    def of(cls, name: str, version: str, predictor: Predictor, source: str) -> LoadedModel:
+        return cls(name, version, predictor, frozenset(str(c) for c in predictor.classes), source)
 
 
 class ModelHolder:
@@ -106,7 +107,7 @@ class ModelHolder:
                 return False
             self.models = {**self.models, alias: loaded}
         metrics.set_model_info(loaded.name, loaded.version, alias)
-        log.info("serving %s v%s as %s", loaded.name, loaded.version, alias)
+        log.info("serving %s v%s as %s, from %s", loaded.name, loaded.version, alias, loaded.source)
         return True
 
     def _registry(self) -> MlflowClient:
@@ -118,7 +119,12 @@ class ModelHolder:
         return self._client
 
     def _load_from_registry(self, alias: str) -> LoadedModel | None:
-        from pigeonhole.model.registry import load_predictor, require_alias, version_by_alias
+        from pigeonhole.model.registry import (
+            load_predictor,
+            registry_location,
+            require_alias,
+            version_by_alias,
+        )
 
         client = self._registry()
         version = (require_alias if alias == CHAMPION else version_by_alias)(client, self.settings, alias)
@@ -127,7 +133,13 @@ class ModelHolder:
         current = self.models.get(alias)
         if current is not None and current.version == str(version.version):
             return current
-        return LoadedModel.of(self.settings.model_name, str(version.version), load_predictor(version))
+        predictor = load_predictor(version)
+        return LoadedModel.of(
+            self.settings.model_name,
+            str(version.version),
+            predictor,
+            f"{registry_location(self.settings)} ({version.source})",
+        )
 
 
 def share_of(listing_id: str) -> float:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic.json_schema import JsonDict
 
 from pigeonhole.core.text import check_text, check_visible
 from pigeonhole.prediction_log.records import Variant
@@ -24,6 +25,25 @@ Identifier = Annotated[
 Category = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(check_visible)
 ]
+
+
+# what Swagger UI pre-fills: a listing a newcomer's first "Try it out" gets a real answer for
+SUGGEST_EXAMPLE: JsonDict = {
+    "title": "iPhone 13 128GB, like new",
+    "description": "Unlocked, battery health 91 %, always in a case.",
+    "price": 450.0,
+    "listing_id": "L-1001",
+    "k": 3,
+}
+BATCH_EXAMPLE: list[JsonValue] = [
+    SUGGEST_EXAMPLE,
+    {"title": "IKEA Poang armchair, birch veneer", "price": 40.0, "listing_id": "L-1002"},
+]
+FEEDBACK_EXAMPLE: JsonDict = {
+    "feedback_token": "<the feedback_token of the /suggest answer>",
+    "listing": {key: SUGGEST_EXAMPLE[key] for key in ("title", "description", "price")},
+    "chosen_category": "Electronics > Mobile phones",
+}
 
 
 class Strict(BaseModel):
@@ -42,6 +62,8 @@ class Listing(Strict):
 
 
 class SuggestRequest(Listing):
+    model_config = ConfigDict(json_schema_extra={"example": SUGGEST_EXAMPLE})
+
     listing_id: Identifier | None = Field(
         default=None, description="Your id for the listing; routes A/B traffic and links feedback."
     )
@@ -71,6 +93,8 @@ class SuggestResponse(BaseModel):
 
 
 class FeedbackRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"example": FEEDBACK_EXAMPLE})
+
     feedback_token: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
         description="The feedback_token of the /suggest answer the seller saw."
     )

@@ -32,10 +32,12 @@ from pigeonhole.prediction_log.recorder import PredictionRecorder
 from pigeonhole.prediction_log.sinks import RecordRejected, SinkUnavailable, open_sink
 from pigeonhole.serving import metrics
 from pigeonhole.serving.auth import CallerAuth, KeyRing
+from pigeonhole.serving.docs import ApiDocs
 from pigeonhole.serving.engine import ModelHolder, SuggestionEngine
 from pigeonhole.serving.guard import JsonBodyGuard, keep_rejected_input_out_of_logs
 from pigeonhole.serving.protocol import install as install_header_deadline
 from pigeonhole.serving.schemas import (
+    BATCH_EXAMPLE,
     FeedbackRequest,
     FeedbackResponse,
     SuggestRequest,
@@ -45,6 +47,9 @@ from pigeonhole.serving.tokens import FeedbackRefused, FeedbackTokens
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 log = logging.getLogger("pigeonhole.serving")
+# BentoML's server logging keeps the root logger at WARNING; the service's own INFO lines (which model
+# is served, and from where) belong in its log
+logging.getLogger("pigeonhole").setLevel(logging.INFO)
 SETTINGS = get_settings()
 install_header_deadline(SETTINGS.header_timeout_seconds)  # before BentoML's worker makes its server
 KEYS = KeyRing(SETTINGS.keys_path)  # read when the first request comes (building a Bento needs none)
@@ -52,7 +57,9 @@ JSON_ROUTES = ("/suggest", "/suggest_batch", "/feedback")
 BatchItems = Annotated[
     list[SuggestRequest],
     Field(
-        max_length=SETTINGS.max_batch_items, description="Listings to categorise; answers keep this order."
+        max_length=SETTINGS.max_batch_items,
+        description="Listings to categorise; answers keep this order.",
+        json_schema_extra={"example": BATCH_EXAMPLE},
     ),
 ]
 
@@ -175,6 +182,16 @@ class CategoryService:
         }
 
 
+def _served() -> str | None:
+    """The champion this worker serves, for the API document (None before the service starts)."""
+    try:
+        holder: ModelHolder = bentoml.get_current_service().holder
+    except bentoml.exceptions.BentoMLException:
+        return None
+    champion = holder.models.get(CHAMPION)
+    return f"{champion.name} v{champion.version}" if champion else None
+
+
 # outermost first: a caller without a valid key is refused before its body is even read
 CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]  # added by @bentoml.service
     CallerAuth, keys=KEYS, per_minute=SETTINGS.rate_limit_per_minute
@@ -185,3 +202,4 @@ CategoryService.add_asgi_middleware(  # type: ignore[attr-defined]
     max_body_bytes=SETTINGS.max_body_bytes,
     body_timeout_seconds=SETTINGS.body_timeout_seconds,
 )
+CategoryService.add_asgi_middleware(ApiDocs, served=_served)  # type: ignore[attr-defined]

@@ -17,8 +17,8 @@ from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from pigeonhole.cli import app
-from pigeonhole.core.settings import get_settings
-from pigeonhole.model.registry import connect, load_predictor
+from pigeonhole.core.settings import Settings, get_settings
+from pigeonhole.model.registry import MLFLOW_UI, connect, load_predictor, registry_location, version_page
 from pigeonhole.serving.process import free_port, wait_until_up
 
 pytestmark = pytest.mark.postgres
@@ -149,3 +149,13 @@ def test_only_the_writer_may_move_an_alias_and_nobody_anonymous_gets_in(
     _as(monkeypatch, "admin", "not-the-admin-password")
     refused = runner.invoke(app, ["models", "users", "--tracking-uri", mlflow_auth_server], env=users)
     assert refused.exit_code == 2 and "the registry refused" in refused.output, refused.output
+
+
+def test_where_the_registry_is_shown_without_its_password(tmp_path: Path) -> None:
+    database = Settings(home=tmp_path, tracking_uri="postgresql://mlflow:s3cret@db:5432/mlflow")
+    assert registry_location(database) == "postgresql://mlflow:***@db:5432/mlflow"
+    server = Settings(home=tmp_path, tracking_uri="https://mlflow.example.org/")
+    assert version_page(server, "listing-category", "3") == (
+        "https://mlflow.example.org/#/models/listing-category/versions/3"
+    )
+    assert version_page(Settings(home=tmp_path), "m", "1").startswith(MLFLOW_UI), "`mlflow ui` by default"

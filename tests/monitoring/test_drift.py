@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from pigeonhole.cli import app
 from pigeonhole.core.settings import Settings
 from pigeonhole.model.synthetic import generate
+from pigeonhole.monitoring.compare import METHODS
 from pigeonhole.monitoring.drift import run_drift
 from pigeonhole.monitoring.result import Decision
 from pigeonhole.monitoring.stattests import TOKEN_SHIFT
@@ -86,7 +87,9 @@ def test_healthy_traffic_is_not_drift(served_home: Path, tmp_path: Path) -> None
     workspace = Workspace.create(str(reports / "workspace"))
     [project] = workspace.search_project("listing-category")
     assert len(workspace.list_runs(project.id)) == 1, "the run is in the Evidently workspace"
-    assert len(workspace.get_dashboard(project.id).panels) == 3
+    assert len(workspace.get_dashboard(project.id).panels) == 2 + len(METHODS), (
+        "share, accuracy, a column each"
+    )
 
 
 @pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")  # no noise in a user's terminal
@@ -100,7 +103,24 @@ def test_drifted_traffic_fires_and_feedback_accuracy_is_reported(served_home: Pa
     assert result.reference_accuracy is not None and result.feedback_accuracy < result.reference_accuracy
     workspace = Workspace.create(str(Path(settings.reports_location) / "workspace"))
     [project] = workspace.search_project("listing-category")
-    assert len(workspace.list_runs(project.id)) == 2, "drift and accuracy-on-feedback snapshots"
+    [run_id] = workspace.list_runs(project.id)
+    run = workspace.get_run(project.id, run_id)
+    assert run is not None and set(run.tags) == {"v1", "drift", "cli"}, "one snapshot per run, tagged"
+    assert run.metadata["model_version"] == "1" and run.metadata["trigger"] == "trigger=none: report only"
+    shown = {result.display_name for result in run.metric_results.values()}
+    assert {"Accuracy metric", "Count of Drifted Columns", "Value drift for title"} <= shown
+
+    summary = _summary_section(Path(result.report_html or ""))
+    assert "Drift" in summary and "listing-category v1" in summary and "trigger=none: report only" in summary
+    assert summary.index("predicted_category") < summary.index("price"), "drifted columns come first"
+    assert f"{result.feedback_accuracy:.3f}" in summary and f"{result.reference_accuracy:.3f}" in summary
+    assert 'href="../index.html"' in summary and "/#/models/listing-category/versions/1" in summary
+
+
+def _summary_section(report: Path) -> str:
+    """Pigeonhole's summary, which opens the report before Evidently's part."""
+    page = report.read_text()
+    return page[page.index('<section class="ph" id="summary">') : page.index("</section>")]
 
 
 def test_too_few_rows_is_insufficient_data_not_drift(served_home: Path, tmp_path: Path) -> None:

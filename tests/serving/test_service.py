@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from pigeonhole import __version__
 from pigeonhole.cli import app
 from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
@@ -326,6 +327,7 @@ AUTH_MATRIX = {
     ("GET", "/metrics"): {None: 401, "wrong": 401, "web": 403, "prometheus": 200, "operator": 200},
     ("GET", "/docs.json"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
     ("GET", "/"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
+    ("GET", "/docs"): {None: 401, "wrong": 401, "web": 403, "prometheus": 403, "operator": 200},
 }
 
 
@@ -418,6 +420,29 @@ def test_openapi_documents_every_endpoint(server: Server) -> None:
     with server.client("operator") as client:
         spec = client.get("/docs.json").json()
     assert {"/suggest", "/suggest_batch", "/feedback", "/readyz", "/livez", "/metrics"} <= set(spec["paths"])
+
+
+def test_the_api_page_is_pigeonholes_and_its_example_gets_an_answer(server: Server) -> None:
+    with server.client("operator") as operator:
+        spec = operator.get("/docs.json").json()
+        pages = [operator.get(path) for path in ("/", "/docs")]
+        assets = {
+            link: operator.get(link).status_code
+            for link in re.findall(r'(?:src|href)="([^"]+)"', pages[0].text)
+        }
+    info = spec["info"]
+    assert info["title"] == "pigeonhole" and info["version"] == f"{__version__} (model listing-category v1)"
+    assert info["license"]["name"] == "Apache-2.0" and "BentoML" not in json.dumps(info)
+    assert all(page.status_code == 200 and page.text == pages[0].text for page in pages)
+    assert "googletagmanager" not in pages[0].text and "validatorUrl: null" in pages[0].text
+    assert assets and set(assets.values()) == {200}, "every script and stylesheet is served locally"
+    example = spec["paths"]["/suggest"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "example"
+    ]
+    with server.client() as client:
+        answer = client.post("/suggest", json=example).json()
+    assert not answer["abstained"] and answer["suggestions"][0]["category"] == "Electronics > Mobile phones"
+    assert "serving listing-category v1 as champion, from sqlite:///" in server.log()
 
 
 def test_not_ready_without_a_champion_but_alive(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from pigeonhole.core.settings import TriggerKind
+from pigeonhole.monitoring.result import RunSource
 from pigeonhole_infra import pods
 from pigeonhole_infra.components.reports_ui import MOUNT, ReportsUI
 from pigeonhole_infra.config import DriftConfig
@@ -26,7 +27,7 @@ JOB_IS_THE_TEMPLATE = "object.spec.template.spec == params.spec.jobTemplate.spec
 
 
 def drift_command(cfg: DriftConfig) -> list[str]:
-    return ["pigeonhole", "monitor", "drift", "--window", cfg.window]
+    return ["pigeonhole", "monitor", "drift", "--window", cfg.window, "--source", RunSource.schedule]
 
 
 @dataclass(frozen=True)
