@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test browser lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test browser screenshots lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -68,6 +68,9 @@ topology: setup ## the dev stack's rendered manifests run as local processes and
 
 quality: setup ## our model vs the TF-IDF + LinearSVC reference on ../shared/data
 	$(BIN)/python -m benchmarks.quality --data-dir $(SHARED_DATA)
+
+screenshots: setup browser ## the README's screenshots of the drift report, index and Evidently dashboard (after make demo)
+	$(BIN)/python docs/screenshots.py --home .pigeonhole --out docs/images
 
 bench-training: setup ## fit + log time and peak memory per ../shared/data file
 	$(BIN)/python -m benchmarks.training --data-dir $(SHARED_DATA)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from pigeonhole.serving.auth import KeyRing
 from pigeonhole.core.settings import (
+    ENV_PREFIX,
     RareClassPolicy,
     Settings,
     SplitKind,
@@ -70,8 +71,15 @@ log = logging.getLogger("pigeonhole")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _setting(name: str) -> str:
+    """What an option left out falls back to: the setting's default, and the variable that sets it."""
+    default = Settings.model_fields[name].default
+    return f"{getattr(default, 'value', default)}, env {ENV_PREFIX}{name.upper()}"
+
+
 HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="State folder (default .pigeonhole, env PIGEONHOLE_HOME).")
+    Path | None, typer.Option("--home", help="State folder.", show_default=_setting("home"))
 ]
 KeyFileOption = Annotated[
     Path | None,
@@ -83,9 +91,17 @@ TrackingOption = Annotated[
         "--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI); default SQLite under --home."
     ),
 ]
-ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="Registered model name.")]
+
+
+ModelNameOption = Annotated[
+    str | None,
+    typer.Option("--model-name", help="Registered model name.", show_default=_setting("model_name")),
+]
 DepthOption = Annotated[
-    int | None, typer.Option("--depth", min=1, help="Category levels in the label (2: 'A > B').")
+    int | None,
+    typer.Option(
+        "--depth", min=1, help="Category levels in the label (2: 'A > B').", show_default=_setting("depth")
+    ),
 ]
 MinCountOption = Annotated[
     int | None,
@@ -93,7 +109,8 @@ MinCountOption = Annotated[
         "--min-class-count",
         min=1,
         help="Categories with fewer training rows are merged, dropped or refused (--rare-classes); "
-        "1 keeps every category suggestible. [default: 1]",
+        "1 keeps every category suggestible.",
+        show_default=_setting("min_class_count"),
     ),
 ]
 SplitOption = Annotated[
@@ -101,11 +118,17 @@ SplitOption = Annotated[
     typer.Option(
         "--split",
         help="Held-out rows: grouped (near-duplicate titles on one side: quality on titles never "
-        "seen) or random (as traffic arrives, re-listed items included). [default: grouped]",
+        "seen) or random (as traffic arrives, re-listed items included).",
+        show_default=_setting("split"),
     ),
 ]
 RareOption = Annotated[
-    RareClassPolicy | None, typer.Option("--rare-classes", help="What to do with rare categories.")
+    RareClassPolicy | None,
+    typer.Option(
+        "--rare-classes",
+        help="What to do with categories under --min-class-count.",
+        show_default=_setting("rare_classes"),
+    ),
 ]
 
 
@@ -253,12 +276,15 @@ def train(
     min_class_count: MinCountOption = None,
     rare_classes: RareOption = None,
     split: SplitOption = None,
-    seed: Annotated[int | None, typer.Option(help="Split and model seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Split and model seed.", show_default=_setting("seed"))
+    ] = None,
     max_invalid_share: Annotated[
         float | None,
         typer.Option(
             help="Drop invalid rows (logged in the run with the reason) up to this share of the file; "
-            "a file with more is refused. 0 refuses any. [default: 0.01]"
+            "a file with more is refused. 0 refuses any.",
+            show_default=_setting("max_invalid_share"),
         ),
     ] = None,
     home: HomeOption = None,
@@ -346,7 +372,9 @@ def score(
         ),
     ],
     alias: Annotated[str, typer.Option(help="Which registered version scores them.")] = "champion",
-    k: Annotated[int | None, typer.Option(min=1, help="Suggestions per listing. [default: top_k, 3]")] = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="Suggestions per listing.", show_default=_setting("top_k"))
+    ] = None,
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Listings held in memory at once; memory does not grow with the file.")
     ] = 50_000,

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import mlflow
 import pandas as pd
 import pytest
+from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -19,9 +19,9 @@ from pigeonhole.core.settings import Settings
 runner = CliRunner()
 
 
-def _commands(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(command: TyperCommand | TyperGroup, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [path]
-    if isinstance(command, click.Group):
+    if isinstance(command, TyperGroup):
         for name, sub in command.commands.items():
             found += _commands(sub, (*path, name))
     return found
@@ -32,6 +32,20 @@ def test_every_command_explains_itself(path: tuple[str, ...]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
     assert len(result.output.split("Options")[0].strip().splitlines()) >= 3, "a one-line help is not enough"
+
+
+@pytest.mark.parametrize("path", _commands(get_command(app)), ids=lambda p: " ".join(p) or "pigeonhole")
+def test_every_option_a_setting_backs_shows_that_settings_default(path: tuple[str, ...]) -> None:
+    """An option left out takes the setting's value: --help says which, and which variable sets it."""
+    command = get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    shown = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).output.split())
+    for option in command.params:
+        field = Settings.model_fields.get(option.name or "")
+        if isinstance(option, TyperOption) and option.default is None and field and field.default is not None:
+            default = getattr(field.default, "value", field.default)
+            assert f"[default: ({default}, env PIGEONHOLE_{option.name.upper()})]" in shown, option.opts  # type: ignore[union-attr]
 
 
 HEAVY = ("mlflow", "sklearn", "bentoml", "evidently", "pulumi")
