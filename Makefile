@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test browser screenshots lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test browser screenshots mutation lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -30,11 +30,17 @@ lock: setup ## re-resolve the hashed lock files after editing requirements.txt o
 demo: setup ## the main job on the embedded defaults (SQLite MLflow, files under .pigeonhole/)
 	$(BIN)/pigeonhole demo
 
-test: setup browser ## lint, type-check, the whole test suite (make topology included) and make scan
+test: setup browser ## lint, type-check, the whole test suite (make topology included), make scan and make mutation
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MAKE) scan
 	$(BIN)/pytest --numprocesses 2 --dist loadgroup
+	$(MAKE) mutation
+
+mutation: setup ## mutmut: the gate, drift decision, request schema and PII mask vs their fast tests; fails under 90 % killed
+	rm -rf mutants && mkdir -p build
+	$(BIN)/mutmut run > build/mutmut.log 2>&1 || { tail -n 30 build/mutmut.log; exit 1; }
+	$(BIN)/python -m tests.mutation --floor 0.9
 
 browser: ## Debian's Chromium, for the browser tests of the drift report and index (apt-get, as root)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \

@@ -12,9 +12,13 @@ import re
 
 _AT = r"(?:\s*@\s*|\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
 _DOT = r"(?:\s*\.\s*|\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+)"
-EMAIL = re.compile(r"[\w.+-]+(?:" + _DOT + r"[\w+-]+)*" + _AT + r"[\w-]+(?:" + _DOT + r"[a-z]{2,}\b)+", re.I)
+# labels of the domain may carry hyphens anywhere (mail.my-shop.co.uk); it ends in a letters-only TLD
+EMAIL = re.compile(
+    r"[\w.+-]+(?:" + _DOT + r"[\w+-]+)*" + _AT + r"[\w-]+(?:" + _DOT + r"[\w-]+)*" + _DOT + r"[a-z]{2,}\b",
+    re.I,
+)
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-# digits, or the letters sellers type for them (o/O for 0, l/I for 1), in a run of 8 or more
+# digits, or the letters sellers type for them (o/O for 0, l/I for 1), in a run of 7 or more
 _DIGITLIKE = r"[\doOlI]"
 PHONE = re.compile(r"(?<![\w(])(?:\+|\()?" + _DIGITLIKE + r"(?:[\s().-]{0,2}" + _DIGITLIKE + r"){6,}(?!\w)")
 MIN_REAL_DIGITS = 4  # "lol ooo" is not a phone number; "o77oo 9oo 123" is

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from evidently import DataDefinition, Dataset, MulticlassClassification, Report
+from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Report
 from evidently.metrics import Accuracy, DriftedColumnsCount, ValueDrift
 from sklearn.exceptions import ConvergenceWarning
 
@@ -150,10 +150,14 @@ def feedback_pairs(answered: pd.DataFrame) -> pd.DataFrame:
 
 def quality_snapshot(pairs: pd.DataFrame) -> Any:
     """Evidently's accuracy of the top suggestion against sellers' choices, for the workspace."""
-    definition = DataDefinition(
-        categorical_columns=["target", "prediction"],
-        classification=[MulticlassClassification(target="target", prediction_labels="prediction")],
+    labels = sorted(set(pairs["target"]) | set(pairs["prediction"]))
+    # Evidently takes two labels for a binary task, whose positive label defaults to 1: name one
+    task = (
+        MulticlassClassification(target="target", prediction_labels="prediction")
+        if len(labels) > 2
+        else BinaryClassification(target="target", prediction_labels="prediction", pos_label=labels[0])
     )
+    definition = DataDefinition(categorical_columns=["target", "prediction"], classification=[task])
     return Report([Accuracy()]).run(Dataset.from_pandas(pairs, data_definition=definition), None)
 
 

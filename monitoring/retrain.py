@@ -21,7 +21,8 @@ import pandas as pd
 from pigeonhole.core.errors import DataValidationError
 from pigeonhole.core.settings import Settings
 from pigeonhole.model import data
-from pigeonhole.model.promote import GateDecision, run_gate
+from pigeonhole.model.gate import GateDecision
+from pigeonhole.model.promote import run_gate
 from pigeonhole.model.registry import (
     CHAMPION,
     connect,
