@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from importlib.metadata import metadata
 from typing import Any
 
-from pigeonhole import __version__
+from pigeonhole import __licence__, __version__
 from pigeonhole.serving.asgi import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_ROUTES = frozenset({"/", "/docs"})
 SPEC_ROUTE = "/docs.json"
-LICENCE = metadata("pigeonhole")["License-Expression"]  # pyproject.toml's
 DESCRIPTION = (
     "Suggests the category of a marketplace listing from what the seller typed. Send a listing to "
     "`/suggest` (or many to `/suggest_batch`) with a client key as `Authorization: Bearer <key>`; "
@@ -57,7 +55,7 @@ def document(spec: dict[str, Any], served: str | None) -> dict[str, Any]:
         "version": f"{__version__} ({model})",
         "description": DESCRIPTION,
         "contact": {"name": "the pigeonhole maintainers (issues on the project's repository)"},
-        "license": {"name": LICENCE, "url": f"https://spdx.org/licenses/{LICENCE}.html"},
+        "license": {"name": __licence__, "url": f"https://spdx.org/licenses/{__licence__}.html"},
     }
     return spec
 

@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pigeonhole
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ["core", "model", "prediction_log", "serving", "monitoring"]
 PIP = [sys.executable, "-m", "pip"]
@@ -17,7 +19,7 @@ PIP = [sys.executable, "-m", "pip"]
 def test_the_wheel_installs_every_part_under_pigeonhole_only(tmp_path: Path) -> None:
     # from a copy: an in-tree build would reuse build/ and could ship a module deleted since
     checkout = tmp_path / "checkout"
-    skip = shutil.ignore_patterns(".git", ".venv", "build", ".pigeonhole", "*cache*", "*.egg-info")
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "mutants", ".pigeonhole", "*cache*", "*.egg-info")
     shutil.copytree(ROOT, checkout, symlinks=True, ignore=skip)
     subprocess.run([*PIP, "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(checkout)], check=True)
     (wheel,) = tmp_path.glob("pigeonhole-*.whl")
@@ -28,6 +30,10 @@ def test_the_wheel_installs_every_part_under_pigeonhole_only(tmp_path: Path) -> 
         expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / part).glob("*.py")}
         assert {f"pigeonhole/{name}" for name in expected} <= set(names), part
     assert "pigeonhole/serving/bentofile.yaml" in names and "pigeonhole/monitoring/alerts.yml" in names
+    assert "pigeonhole/monitoring/templates/summary.html" in names, "the drift report's templates ship"
+    metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
+    assert f"\nVersion: {pigeonhole.__version__}\n" in metadata, "pyproject.toml and the package agree"
+    assert f"\nLicense-Expression: {pigeonhole.__licence__}\n" in metadata
 
     target = tmp_path / "site"
     subprocess.run([*PIP, "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
