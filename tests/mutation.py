@@ -17,12 +17,48 @@ from mutmut.stats import status_by_exit_code
 
 FLOOR = 0.90
 KILLED = {"killed", "timeout", "caught by type check"}
+CODEC = "the same codec under another spelling of its name"
+UNUSED_ERRORS = "an encoding error handler, called only for text the request schema refuses"
+DEFAULT_32 = "secrets.token_urlsafe(None) is its default, 32 bytes"
+FALSY = "None is as false as False there"
+REBUILT = "the key ring rebuilds this state before its first use"
 EQUIVALENT = {
     "pigeonhole.model.gate.x_recall_upper_bound__mutmut_4": "drops confidence_level=0.95, SciPy's default",
     "pigeonhole.monitoring.compare.x__columns__mutmut_24": "`continue` -> `break` on price, the last column",
     "pigeonhole.monitoring.compare.x_compare__mutmut_30": (
         "drops DriftedColumnsCount's columns=: the datasets hold exactly those columns"
     ),
+    "pigeonhole.serving.tokens.x_listing_digest__mutmut_16": UNUSED_ERRORS,
+    "pigeonhole.serving.tokens.x_listing_digest__mutmut_18": CODEC,
+    "pigeonhole.serving.tokens.x_listing_digest__mutmut_19": UNUSED_ERRORS,
+    "pigeonhole.serving.tokens.x_listing_digest__mutmut_20": UNUSED_ERRORS,
+    "pigeonhole.serving.tokens.x_signing_key__mutmut_13": DEFAULT_32,
+    "pigeonhole.serving.auth.xǁKeyRingǁ__init____mutmut_2": REBUILT,
+    "pigeonhole.serving.auth.xǁKeyRingǁ__init____mutmut_3": REBUILT,
+    "pigeonhole.serving.auth.xǁKeyRingǁ_reload_if_changed__mutmut_8": "rereads the file each time",
+    "pigeonhole.serving.auth.xǁKeyRingǁ_write__mutmut_10": "another name for the temporary file",
+    "pigeonhole.serving.auth.xǁKeyRingǁ_write__mutmut_19": REBUILT,
+    "pigeonhole.serving.auth.xǁKeyRingǁadd__mutmut_3": DEFAULT_32,
+    "pigeonhole.serving.auth.xǁCallerAuthǁ__call____mutmut_69": "the wait is a window's remainder",
+    "pigeonhole.serving.auth.xǁCallerAuthǁ__call____mutmut_73": "now(None).timestamp() is the same instant",
+    "pigeonhole.serving.auth.xǁCallerAuthǁ_authenticate__mutmut_16": "a header XXXX is no Bearer either",
+    "pigeonhole.serving.auth.xǁCallerAuthǁ_authenticate__mutmut_18": CODEC,
+    "pigeonhole.serving.guard.x_check_json_body__mutmut_23": CODEC,
+    "pigeonhole.serving.guard.x_check_json_body__mutmut_48": FALSY,
+    "pigeonhole.serving.guard.x_check_json_body__mutmut_53": CODEC,
+    "pigeonhole.serving.guard.x__deeper_than__mutmut_8": "strings replaced by other text without brackets",
+    "pigeonhole.serving.guard.x__deeper_than__mutmut_15": "still holds [ and {; no bracket is X",
+    "pigeonhole.serving.guard.xǁJsonBodyGuardǁ__call____mutmut_26": CODEC,
+    "pigeonhole.serving.guard.xǁJsonBodyGuardǁ__call____mutmut_29": CODEC,
+    "pigeonhole.serving.guard.xǁJsonBodyGuardǁ_read__mutmut_16": "a default of XXXX is not digits either",
+    "pigeonhole.serving.guard.xǁJsonBodyGuardǁ_read__mutmut_62": FALSY,
+    "pigeonhole.serving.guard.xǁJsonBodyGuardǁ_read__mutmut_64": FALSY,
+    **{
+        f"pigeonhole.serving.guard.xǁRejectedInputLogFilterǁfilter__mutmut_{n}": (
+            "the log line is built from loc and msg only: include_input, _context, _url change nothing in it"
+        )
+        for n in range(18, 24)
+    },
 }
 
 
