@@ -109,11 +109,15 @@ def _window(result: DriftResult) -> str:
     return f"{result.since[:16]} .. {result.until[:16]}".replace("T", " ")
 
 
+def _runs_with(fs: AbstractFileSystem, root: str, name: str) -> list[tuple[str, str]]:
+    """(run folder, path) of every run that has the file ``name``, newest first."""
+    paths = sorted(fs.glob(f"{root}/*/{name}"), reverse=True)
+    return [(path.rstrip("/").split("/")[-2], path) for path in paths]
+
+
 def _report_folders(fs: AbstractFileSystem, root: str) -> list[str]:
     """The runs that have a report, newest first."""
-    return [
-        path.rstrip("/").split("/")[-2] for path in sorted(fs.glob(f"{root}/*/report.html"), reverse=True)
-    ]
+    return [folder for folder, _ in _runs_with(fs, root, "report.html")]
 
 
 def _summary_html(settings: Settings, result: DriftResult, previous: str | None) -> str:
@@ -174,14 +178,17 @@ def _create_project(workspace: Workspace, name: str) -> Any:
 
 def write_index(fs: AbstractFileSystem, root: str) -> str:
     """The history page: every run newest first, sortable and filterable, with a trend; offline."""
-    runs = []
-    for summary_path in sorted(fs.glob(f"{root}/*/summary.json"), reverse=True):
+    runs: list[dict[str, Any]] = []
+    for folder, summary_path in _runs_with(fs, root, "summary.json"):
         result = DriftResult.from_summary(json.loads(fs.cat_file(summary_path)))
-        folder = summary_path.rstrip("/").split("/")[-2]
         started = datetime.strptime(folder, RUN_FOLDER).replace(tzinfo=UTC)
-        window = f"{result.since[:16]} .. {result.until[:16]}".replace("T", " ")
         runs.append(
-            {"r": result, "folder": folder, "started": f"{started:%Y-%m-%d %H:%M:%S}", "window": window}
+            {
+                "r": result,
+                "folder": folder,
+                "started": f"{started:%Y-%m-%d %H:%M:%S}",
+                "window": _window(result),
+            }
         )
     page = TEMPLATES.get_template("index.html").render(
         runs=runs,
