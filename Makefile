@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: cluster-job preview scan topology setup lock demo test browser screenshots mutation lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
+.PHONY: cluster-job preview scan topology setup lock demo test browser wrk screenshots mutation lint lint-workflows bench bench-training bench-serving bench-drift bench-log bench-scale quality clean \
 	ci-postgres infra-changed image image-name push-image deploy rollback-deploy smoke
 
 # Installs exactly the hashed lock (pip refuses any file whose hash differs; --no-deps because the lock
@@ -42,10 +42,13 @@ mutation: setup ## mutmut: the gate, drift decision, request schema and PII mask
 	$(BIN)/mutmut run > build/mutmut.log 2>&1 || { tail -n 30 build/mutmut.log; exit 1; }
 	$(BIN)/python -m tests.mutation --floor 0.9
 
+# $(call debian,PACKAGE,WITHOUT IT): install a missing Debian package (as root), else say what is lost
+debian = command -v $(1) >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	&& { apt-get install -y -q $(1) >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $(1) >/dev/null; }; }; } \
+	|| echo "no $(1) here: $(2) (Debian: sudo apt-get install $(1))"
+
 browser: ## Debian's Chromium, for the browser tests of the drift report and index (apt-get, as root)
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } \
-		|| echo "no Chromium here: the browser tests will skip (Debian: sudo apt-get install chromium)"
+	@$(call debian,chromium,the browser tests will skip)
 
 lint: setup ## ruff (rules and format) and mypy
 	$(BIN)/ruff check .
@@ -89,7 +92,10 @@ bench: bench-training bench-serving bench-drift bench-log bench-scale
 clean:
 	rm -rf .pigeonhole .pytest_cache .mypy_cache .ruff_cache
 
-bench-serving: setup ## this service vs mlflow models serve vs bare FastAPI vs in-process (needs wrk)
+wrk: ## Debian's wrk, the serving benchmark's load generator (apt-get, as root)
+	@$(call debian,wrk,make bench-serving cannot run)
+
+bench-serving: setup wrk ## this service vs mlflow models serve vs bare FastAPI vs in-process
 	$(BIN)/python -m benchmarks.serving --catalogue $(SHARED_DATA)/flipkart.csv.gz
 
 bench-drift: setup ## false alarms, detection on real drift, accuracy recovered

@@ -61,12 +61,12 @@ class Peer:
     env: dict[str, str]
     single: tuple[str, dict[str, Any]]
     batch: tuple[str, dict[str, Any]]
-    adaptive: tuple[str, dict[str, Any]] | None = None  # one listing per request, merged by the server
+    merged: tuple[str, dict[str, Any]] | None = None  # one listing per request to the batch endpoint
     headers: dict[str, str] = field(default_factory=dict)  # what every request sends (our API key)
 
     def modes(self) -> list[tuple[str, tuple[str, dict[str, Any]], int]]:
         found = [("single", self.single, 1), (f"batch {BATCH_SIZE}", self.batch, BATCH_SIZE)]
-        return found + ([("single, adaptive batching", self.adaptive, 1)] if self.adaptive else [])
+        return found + ([("single, via /suggest_batch", self.merged, 1)] if self.merged else [])
 
 
 @dataclass

@@ -81,9 +81,13 @@ class Journal:
         assert segment is not None  # a name no other process uses
         return segment
 
-    def append(self, record: PredictionRecord) -> None:
-        line = json.dumps(as_row(record), default=datetime.isoformat, ensure_ascii=True) + "\n"
-        os.write(self._current.fd, line.encode("ascii"))
+    def append(self, *records: PredictionRecord) -> None:
+        """One write system call for the lot: a merged prediction's answers are journaled together."""
+        lines = "".join(
+            json.dumps(as_row(record), default=datetime.isoformat, ensure_ascii=True) + "\n"
+            for record in records
+        )
+        os.write(self._current.fd, lines.encode("ascii"))
 
     def rotate(self) -> None:
         """Make the current segment durable and start a new one; the caller holds the recorder's lock."""

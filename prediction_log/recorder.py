@@ -57,16 +57,18 @@ class PredictionRecorder:
         self._thread.start()
         return self
 
-    def record(self, record: PredictionRecord) -> None:
-        """Journal and queue one record; never blocks on the sink."""
+    def record(self, *records: PredictionRecord) -> None:
+        """Journal and queue records; never blocks on the sink."""
         with self._lock:
             if self.journal is not None:
                 try:
-                    self.journal.append(record)
-                except OSError as exc:  # a full disk costs this record its crash safety, not its answer
-                    self.unjournaled += 1
-                    log.warning("prediction %s not journaled: %s", record.request_id, exc)
-            self._buffer.append(record)
+                    self.journal.append(*records)
+                except (
+                    OSError
+                ) as exc:  # a full disk costs these records their crash safety, not their answers
+                    self.unjournaled += len(records)
+                    log.warning("%d prediction(s) not journaled: %s", len(records), exc)
+            self._buffer.extend(records)
             overflow = len(self._buffer) - self._max
             for _ in range(max(overflow, 0)):
                 self._buffer.popleft()

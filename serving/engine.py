@@ -142,6 +142,26 @@ class ModelHolder:
         )
 
 
+def _record(item: SuggestRequest, answer: SuggestResponse, latency_ms: float) -> PredictionRecord:
+    top = answer.suggestions[0]
+    return PredictionRecord(
+        request_id=answer.request_id,
+        ts=datetime.now(UTC),
+        listing_id=item.listing_id,
+        title=mask(item.title) or "",
+        description=mask(item.description),
+        price=item.price,
+        top_category=top.category,
+        top_score=top.score,
+        categories=[s.category for s in answer.suggestions],
+        scores=[s.score for s in answer.suggestions],
+        abstained=answer.abstained,
+        model_version=answer.model_version,
+        variant=answer.variant,
+        latency_ms=round(latency_ms, 3),
+    )
+
+
 def share_of(listing_id: str) -> float:
     """A stable position in [0, 1) for a listing: the same listing always lands in the same arm."""
     return int(hashlib.sha256(listing_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
@@ -191,8 +211,9 @@ class SuggestionEngine:
             self._predict(models[CHALLENGER], Variant.shadow, items)
         latency_ms = (time.perf_counter() - started) * 1000 / max(len(items), 1)
         done = [a for a in answers if a is not None]
-        for item, answer in zip(items, done, strict=True):
-            self._record(item, answer, latency_ms)
+        self.recorder.record(
+            *(_record(item, answer, latency_ms) for item, answer in zip(items, done, strict=True))
+        )
         return done
 
     def _predict(
@@ -233,33 +254,14 @@ class SuggestionEngine:
                 request_id=request_id,
                 feedback_token="" if variant is Variant.shadow else self.tokens.issue(claim),
             )
-            if variant is Variant.shadow:
-                self._record(item, response, 0.0)
-            else:
+            if variant is not Variant.shadow:
                 metrics.observe_prediction(response)
             responses.append(response)
-        return responses
-
-    def _record(self, item: SuggestRequest, answer: SuggestResponse, latency_ms: float) -> None:
-        top = answer.suggestions[0]
-        self.recorder.record(
-            PredictionRecord(
-                request_id=answer.request_id,
-                ts=datetime.now(UTC),
-                listing_id=item.listing_id,
-                title=mask(item.title) or "",
-                description=mask(item.description),
-                price=item.price,
-                top_category=top.category,
-                top_score=top.score,
-                categories=[s.category for s in answer.suggestions],
-                scores=[s.score for s in answer.suggestions],
-                abstained=answer.abstained,
-                model_version=answer.model_version,
-                variant=answer.variant,
-                latency_ms=round(latency_ms, 3),
+        if variant is Variant.shadow:
+            self.recorder.record(
+                *(_record(item, answer, 0.0) for item, answer in zip(items, responses, strict=True))
             )
-        )
+        return responses
 
     def feedback(self, request: FeedbackRequest, caller: str) -> FeedbackResponse:
         """Store the seller's final choice durably.
