@@ -139,5 +139,7 @@ def run_drift(
             result.reasons.append(f"reference refreshed for later windows: {refreshed}")
     log.info("drift job: %s (%s)", result.decision.value, "; ".join(result.reasons))
     result.trigger = fire(settings, result)
-    store_run(settings, result, snapshot, quality_snapshot(pairs) if len(pairs) else None)
+    # the feedback's accuracy joins the drift snapshot; without one (too few rows) there is nothing to join
+    joined = quality_snapshot(pairs) if snapshot is not None and len(pairs) else None
+    store_run(settings, result, snapshot, joined)
     return result
