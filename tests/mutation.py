@@ -72,6 +72,12 @@ def statuses(mutants: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+def stale_equivalents(found: dict[str, dict[str, str]]) -> list[str]:
+    """Listed equivalents of a mutated module that mutmut did not make this time."""
+    modules = {key: key.rsplit(".", 1)[0] for key in EQUIVALENT}
+    return sorted(key for key, module in modules.items() if module in found and key not in found[module])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -94,6 +100,11 @@ def main() -> int:
             failed.append(module)
     for key, why in EQUIVALENT.items():
         print(f"equivalent: {key}: {why}")
+    stale = stale_equivalents(statuses(args.mutants))
+    if stale:
+        # mutmut numbers a function's mutants in order: an edit to the function renumbers them
+        print(f"listed equivalents that no longer exist (re-review their functions): {' '.join(stale)}")
+        return 1
     if failed:
         print(f"below the floor of {args.floor:.0%}: {', '.join(failed)} (`mutmut show NAME` shows a mutant)")
         return 1
