@@ -63,9 +63,8 @@ class PredictionRecorder:
             if self.journal is not None:
                 try:
                     self.journal.append(*records)
-                except (
-                    OSError
-                ) as exc:  # a full disk costs these records their crash safety, not their answers
+                # a full disk costs these records their crash safety, not their answers
+                except OSError as exc:
                     self.unjournaled += len(records)
                     log.warning("%d prediction(s) not journaled: %s", len(records), exc)
             self._buffer.extend(records)

@@ -87,7 +87,8 @@ def main() -> int:
     args = parser.parse_args()
     failed = []
     print(f"{'module':40} {'mutants':>8} {'killed':>7} {'equivalent':>10} {'score':>7}  not killed")
-    for module, results in statuses(args.mutants).items():
+    found = statuses(args.mutants)
+    for module, results in found.items():
         counted = {key: status for key, status in results.items() if key not in EQUIVALENT}
         counts = Counter(status in KILLED for status in counted.values())
         score = counts[True] / len(counted) if counted else 1.0
@@ -100,7 +101,7 @@ def main() -> int:
             failed.append(module)
     for key, why in EQUIVALENT.items():
         print(f"equivalent: {key}: {why}")
-    stale = stale_equivalents(statuses(args.mutants))
+    stale = stale_equivalents(found)
     if stale:
         # mutmut numbers a function's mutants in order: an edit to the function renumbers them
         print(f"listed equivalents that no longer exist (re-review their functions): {' '.join(stale)}")
