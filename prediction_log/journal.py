@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
+
 from pigeonhole.prediction_log.records import PredictionRecord, Variant, as_row
 
 log = logging.getLogger(__name__)
+LINES = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,16 @@ def _read_segment(path: Path) -> list[PredictionRecord]:
     return found
 
 
+def _lines(records: tuple[PredictionRecord, ...]) -> bytes:
+    """JSON lines, written by msgspec in a tenth of the json module's time (every answer pays it)."""
+    try:
+        return LINES.encode_lines(records)
+    except UnicodeEncodeError:  # a lone surrogate, which the edge refuses: escaped, never an answer lost
+        return "".join(
+            json.dumps(as_row(record), default=datetime.isoformat) + "\n" for record in records
+        ).encode("ascii")
+
+
 class Journal:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,11 +96,7 @@ class Journal:
 
     def append(self, *records: PredictionRecord) -> None:
         """One write system call for the lot: a merged prediction's answers are journaled together."""
-        lines = "".join(
-            json.dumps(as_row(record), default=datetime.isoformat, ensure_ascii=True) + "\n"
-            for record in records
-        )
-        os.write(self._current.fd, lines.encode("ascii"))
+        os.write(self._current.fd, _lines(records))
 
     def rotate(self) -> None:
         """Make the current segment durable and start a new one; the caller holds the recorder's lock."""

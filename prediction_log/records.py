@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import pyarrow as pa
+
 
 class Variant(StrEnum):
     """Which arm of the service answered: the champion's, the challenger's (A/B), or a shadow score."""
@@ -101,19 +103,42 @@ SQL_TYPES: dict[object, str] = {
     Variant: "text",
     list: "jsonb",
 }
+# the types pandas gave these columns when it wrote the Parquet files, so old and new files read alike
+ARROW_TYPES: dict[object, pa.DataType] = {
+    str: pa.string(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    datetime: pa.timestamp("ns", tz="UTC"),
+    Variant: pa.string(),
+    list[str]: pa.list_(pa.field("element", pa.string())),
+    list[float]: pa.list_(pa.field("element", pa.float64())),
+}
 
 
-def sql_columns(record_type: type[Record]) -> list[tuple[str, str, bool]]:
-    """(name, SQL type, nullable) for each field of ``record_type``, in order."""
+def _field_types(record_type: type[Record]) -> list[tuple[str, Any, bool]]:
+    """(name, type without its None, nullable) for each field of ``record_type``, in order."""
     hints = typing.get_type_hints(record_type)
     columns = []
     for f in fields(record_type):
         hint = hints[f.name]
         args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
-        nullable = type(None) in args
-        base = next((a for a in args if a is not type(None)), hint)
-        columns.append((f.name, SQL_TYPES[typing.get_origin(base) or base], nullable))
+        columns.append((f.name, next((a for a in args if a is not type(None)), hint), type(None) in args))
     return columns
+
+
+def sql_columns(record_type: type[Record]) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, nullable) for each field of ``record_type``, in order."""
+    return [
+        (name, SQL_TYPES[typing.get_origin(base) or base], nullable)
+        for name, base, nullable in _field_types(record_type)
+    ]
+
+
+def arrow_schema(record_type: type[Record]) -> pa.Schema:
+    """The Parquet schema of ``record_type``'s files."""
+    return pa.schema(
+        [pa.field(name, ARROW_TYPES[base], nullable) for name, base, nullable in _field_types(record_type)]
+    )
 
 
 PREDICTION_COLUMNS = [f.name for f in fields(PredictionRecord)]

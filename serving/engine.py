@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -230,12 +230,17 @@ class SuggestionEngine:
         wanted = [item.k or self.settings.top_k for item in items]
         categories, scores = model.predictor.top_k(frame, max(wanted))
         responses = []
-        for row, (item, k) in enumerate(zip(items, wanted, strict=True)):
+        request_ids = os.urandom(16 * len(items)).hex()  # one system call for the lot, not one per answer
+        # Python lists once for the lot: a numpy scalar per suggestion cost more than the token
+        for row, (item, k, names, values) in enumerate(
+            zip(items, wanted, categories.tolist(), scores.tolist(), strict=True)
+        ):
+            # built unvalidated: every value comes from the model or this service, not from a caller
             suggestions = [
-                Suggestion(category=str(c), score=round(float(s), 6))
-                for c, s in zip(categories[row, :k], scores[row, :k], strict=True)
+                Suggestion.model_construct(category=str(c), score=round(s, 6))
+                for c, s in zip(names[:k], values[:k], strict=True)
             ]
-            request_id = uuid.uuid4().hex
+            request_id = request_ids[32 * row : 32 * (row + 1)]
             claim = SuggestionClaim(
                 request_id,
                 item.listing_id,
@@ -245,7 +250,7 @@ class SuggestionEngine:
                 suggestions[0].score,
                 listing_digest(item),
             )
-            response = SuggestResponse(
+            response = SuggestResponse.model_construct(
                 suggestions=suggestions,
                 abstained=suggestions[0].score < self.settings.abstain_below,
                 model_name=model.name,
@@ -254,13 +259,13 @@ class SuggestionEngine:
                 request_id=request_id,
                 feedback_token="" if variant is Variant.shadow else self.tokens.issue(claim),
             )
-            if variant is not Variant.shadow:
-                metrics.observe_prediction(response)
             responses.append(response)
         if variant is Variant.shadow:
             self.recorder.record(
                 *(_record(item, answer, 0.0) for item, answer in zip(items, responses, strict=True))
             )
+        else:
+            metrics.observe_predictions(responses, variant)
         return responses
 
     def feedback(self, request: FeedbackRequest, caller: str) -> FeedbackResponse:

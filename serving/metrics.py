@@ -9,6 +9,7 @@ feedback carries a token naming the suggestion it answers, so every one counts).
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -77,12 +78,17 @@ def set_model_info(model_name: str, version: str, alias: str) -> None:
     _loaded[alias] = (model_name, version)
 
 
-def observe_prediction(answer: SuggestResponse) -> None:
+def observe_predictions(answers: list[SuggestResponse], variant: str) -> None:
+    """One arm's answers of a merged call: each label set is looked up once, not once per answer."""
     metrics = registry()
-    metrics.predictions.labels(answer.suggestions[0].category, answer.variant).inc()
-    metrics.confidence.labels(answer.variant).observe(answer.suggestions[0].score)
-    if answer.abstained:
-        metrics.abstained.labels(answer.variant).inc()
+    for category, count in collections.Counter(answer.suggestions[0].category for answer in answers).items():
+        metrics.predictions.labels(category, variant).inc(count)
+    confidence = metrics.confidence.labels(variant)
+    for answer in answers:
+        confidence.observe(answer.suggestions[0].score)
+    abstained = sum(answer.abstained for answer in answers)
+    if abstained:
+        metrics.abstained.labels(variant).inc(abstained)
 
 
 def observe_feedback(accepted: bool, variant: str) -> None:

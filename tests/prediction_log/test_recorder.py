@@ -80,3 +80,12 @@ def test_what_memory_drops_during_a_long_outage_the_journal_stores_once_the_sink
     assert sorted(window["request_id"]) == sorted(r.request_id for r in answered), "none lost, none twice"
     recorder.close()
     assert list((tmp_path / "journal").glob("segment-*.jsonl")) == []
+
+
+def test_a_record_no_utf8_can_hold_is_still_journaled_and_its_answer_kept(tmp_path: Path) -> None:
+    """The edge refuses lone surrogates; past it, a record holding one must not fail its answer."""
+    journal = Journal(tmp_path / "journal")
+    records = [replace(_prediction(datetime.now(UTC)), title="sofa \ud800"), _prediction(datetime.now(UTC))]
+    journal.append(*records)
+    journal.close(drained=False)
+    assert Journal(tmp_path / "journal").adopt_orphans() == records, "every field read back as written"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from pigeonhole.serving.auth import (
 )
 from pigeonhole.serving.schemas import Listing
 from pigeonhole.serving.tokens import (
+    SALT,
     FeedbackRefused,
     FeedbackTokens,
     SuggestionClaim,
@@ -188,6 +189,18 @@ def test_a_token_vouches_for_its_answer_and_its_listing_only(tmp_path: Path) -> 
         assert refused.value.status == 422 and str(refused.value) == (
             "feedback_token is not one this service issued: send the token of the /suggest answer"
         )
+
+
+def test_tokens_keep_itsdangerous_format_across_a_rolling_update(tmp_path: Path) -> None:
+    """Replicas of the release before and after a change of how tokens are made run side by side:
+    each verifies the other's tokens, compressed ones included."""
+    stock = URLSafeTimedSerializer(signing_key(Settings(home=tmp_path)), salt=SALT)
+    tokens = _tokens(tmp_path)
+    assert stock.loads(tokens.issue(CLAIM)) == asdict(CLAIM)
+    long_claim = replace(CLAIM, top_category="Phones " * 40)  # long enough for itsdangerous to compress
+    compressed = stock.dumps(asdict(long_claim))
+    assert compressed.startswith(".") and tokens.verify(compressed, LISTING) == long_claim
+    assert tokens.verify(stock.dumps(asdict(CLAIM)), LISTING) == CLAIM
 
 
 def test_a_token_expires_after_its_time_to_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
