@@ -39,6 +39,9 @@ TRIGGER_STATE = "last_trigger.json"
 RUN_FOLDER = "%Y%m%dT%H%M%S%fZ"  # a run's folder: when it was stored, sortable
 TEMPLATES = Environment(loader=PackageLoader("pigeonhole.monitoring", "templates"), autoescape=True)
 STYLE = (Path(__file__).parent / "templates" / "style.css").read_text()
+# runs the index shows: every rewrite reads each one's summary (a GET on object storage), and a year
+# of hourly runs is 8,760 of them; older runs keep their folders, and the workspace keeps them all
+INDEX_RUNS = 1000
 DECISION_WORDS = {
     Decision.drift: "Drift",
     Decision.no_drift: "No drift",
@@ -176,11 +179,14 @@ def _create_project(workspace: Workspace, name: str) -> Any:
     return project
 
 
-def write_index(fs: AbstractFileSystem, root: str) -> str:
-    """The history page: every run newest first, sortable and filterable, with a trend; offline."""
+def write_index(fs: AbstractFileSystem, root: str, newest: int = INDEX_RUNS) -> str:
+    """The history page: the newest runs first, sortable and filterable, with a trend; offline."""
+    found = _runs_with(fs, root, "summary.json")
+    shown = found[:newest]
+    summaries = fs.cat([path for _, path in shown]) if shown else {}  # concurrent on object storage
     runs: list[dict[str, Any]] = []
-    for folder, summary_path in _runs_with(fs, root, "summary.json"):
-        result = DriftResult.from_summary(json.loads(fs.cat_file(summary_path)))
+    for folder, summary_path in shown:
+        result = DriftResult.from_summary(json.loads(summaries[summary_path]))
         started = datetime.strptime(folder, RUN_FOLDER).replace(tzinfo=UTC)
         runs.append(
             {
@@ -192,6 +198,7 @@ def write_index(fs: AbstractFileSystem, root: str) -> str:
         )
     page = TEMPLATES.get_template("index.html").render(
         runs=runs,
+        total=len(found),
         columns=[c for c in METHODS if any(c in run["r"].columns for run in runs)],
         versions=sorted({run["r"].model_version for run in runs}, key=_version_order),
         decisions=[d.value for d in Decision],
