@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from pigeonhole.prediction_log.records import PredictionRecord, Variant, as_row
+from pigeonhole.prediction_log.records import PredictionRecord, Variant, as_json
 
 log = logging.getLogger(__name__)
 LINES = msgspec.json.Encoder()
@@ -77,9 +77,7 @@ def _lines(records: tuple[PredictionRecord, ...]) -> bytes:
     try:
         return LINES.encode_lines(records)
     except UnicodeEncodeError:  # a lone surrogate, which the edge refuses: escaped, never an answer lost
-        return "".join(
-            json.dumps(as_row(record), default=datetime.isoformat) + "\n" for record in records
-        ).encode("ascii")
+        return "".join(as_json(record) + "\n" for record in records).encode("ascii")
 
 
 class Journal:

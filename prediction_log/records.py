@@ -95,6 +95,11 @@ def as_row(record: Record) -> dict[str, Any]:
     }
 
 
+def as_json(record: Record) -> str:
+    """The record as one ASCII JSON line's text: what the JSON-lines files and the journal hold."""
+    return json.dumps(as_row(record), default=datetime.isoformat)
+
+
 SQL_TYPES: dict[object, str] = {
     str: "text",
     float: "double precision",
@@ -145,5 +150,6 @@ PREDICTION_COLUMNS = [f.name for f in fields(PredictionRecord)]
 FEEDBACK_COLUMNS = [f.name for f in fields(FeedbackRecord)]
 DEAD_LETTER_COLUMNS = [f.name for f in fields(DeadLetterRecord)]
 LIST_COLUMNS = {name for name, sql, _ in sql_columns(PredictionRecord) if sql == "jsonb"}
+PREDICTION_SCHEMA = arrow_schema(PredictionRecord)
 # what drift and retraining read of a prediction: the top-k lists are a third of a window's memory
 WINDOW_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in LIST_COLUMNS]

@@ -35,18 +35,18 @@ from pigeonhole.prediction_log.records import (
     FEEDBACK_COLUMNS,
     LIST_COLUMNS,
     PREDICTION_COLUMNS,
+    PREDICTION_SCHEMA,
     DeadLetterRecord,
     FeedbackRecord,
     PredictionRecord,
     Record,
     Variant,
-    arrow_schema,
+    as_json,
     as_row,
     sql_columns,
 )
 
 log = logging.getLogger(__name__)
-PREDICTION_SCHEMA = arrow_schema(PredictionRecord)
 
 
 class SinkUnavailable(RuntimeError):
@@ -210,11 +210,11 @@ class FileSink:
             raise SinkUnavailable(str(exc)) from exc
 
     def write_feedback(self, record: FeedbackRecord) -> None:
-        self._append("feedback", record.ts, json.dumps(as_row(record), default=datetime.isoformat))
+        self._append("feedback", record.ts, as_json(record))
 
     def write_dead_letters(self, letters: list[DeadLetterRecord]) -> None:
         for letter in letters:
-            self._append("dead-letters", letter.ts, json.dumps(as_row(letter), default=datetime.isoformat))
+            self._append("dead-letters", letter.ts, as_json(letter))
 
     def _append(self, kind: str, ts: datetime, line: str) -> None:
         try:

@@ -21,12 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from itsdangerous import (
-    BadSignature,
-    Serializer,
-    SignatureExpired,
-    URLSafeTimedSerializer,
-)
+from itsdangerous import BadSignature, Serializer, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
 from pigeonhole.core.settings import Settings, parse_duration
